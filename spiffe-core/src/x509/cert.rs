@@ -59,6 +59,7 @@ pub struct ExtKeyUsage {
 /// The parts of a certificate that SPIFFE checks, borrowed from its DER.
 #[derive(Debug, Clone)]
 pub(crate) struct Cert<'a> {
+    pub(crate) serial: &'a [u8],
     pub(crate) not_before: i64,
     pub(crate) not_after: i64,
     pub(crate) spki: SpkiRef<'a>,
@@ -105,7 +106,7 @@ impl<'a> Cert<'a> {
                 DerError::new("version", "only X.509 v3 certificates are supported").into(),
             );
         }
-        tbs.read(tag::INTEGER)?; // serialNumber
+        let serial = tbs.read(tag::INTEGER)?;
         tbs.sequence("signature")?;
         tbs.read(tag::SEQUENCE)?; // issuer
         let mut validity = tbs.sequence("validity")?;
@@ -118,6 +119,7 @@ impl<'a> Cert<'a> {
         tbs.read_optional(tag::IMPLICIT_2)?;
 
         let mut out = Cert {
+            serial,
             not_before,
             not_after,
             spki,

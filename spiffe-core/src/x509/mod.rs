@@ -1,11 +1,15 @@
 //! X.509 SVIDs (X509-SVID.md): parsing, the leaf and signing-certificate rules, verification.
 
 mod cert;
+mod csr;
+mod info;
 mod rules;
 mod svid;
 mod verify;
 
 pub use cert::{ExtKeyUsage, KeyUsage};
+pub use csr::{CertificateRequest, CsrError};
+pub use info::CertificateInfo;
 pub use rustls_pki_types::{CertificateDer, UnixTime};
 pub use svid::X509Svid;
 pub use verify::{Usage, VerifiedSvid, X509VerifyError, verify_chain, verify_chain_with};

@@ -1,0 +1,129 @@
+//! The typed error of the signing authority.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use spiffe_core::key::KeyType;
+use spiffe_core::x509::CsrError;
+
+/// Why the authority could not do what was asked.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum CaError {
+    /// A CSR that does not parse or whose signature does not verify.
+    #[error("CSR refused: {0}")]
+    Csr(#[from] CsrError),
+    /// A subject key of a type the authority does not sign for.
+    #[error("key type {key_type} is not allowed for X509-SVIDs (allowed: {allowed})")]
+    KeyTypeNotAllowed {
+        /// The key type presented.
+        key_type: KeyType,
+        /// What the authority allows.
+        allowed: String,
+    },
+    /// An RSA subject key outside the allowed sizes.
+    #[error("RSA key of {bits} bits is not allowed (2048 to 4096 bits)")]
+    RsaKeySize {
+        /// The modulus size.
+        bits: usize,
+    },
+    /// A SPIFFE ID outside the authority's trust domain.
+    #[error("{id} is not in trust domain {trust_domain}; this authority signs only for its own")]
+    ForeignTrustDomain {
+        /// The ID asked for.
+        id: String,
+        /// The authority's trust domain.
+        trust_domain: String,
+    },
+    /// A leaf SVID for an ID with no path.
+    #[error("{id} has no path; a workload SVID must name more than the trust domain")]
+    RootId {
+        /// The ID asked for.
+        id: String,
+    },
+    /// A TTL of zero.
+    #[error("TTL must be greater than zero")]
+    ZeroTtl,
+    /// A TTL that would outlive the signing authority, with the refusing policy.
+    #[error(
+        "TTL of {requested:?} runs past the signing authority's expiry ({available:?} left); \
+         a shorter TTL is required"
+    )]
+    TtlBeyondAuthority {
+        /// The TTL asked for.
+        requested: Duration,
+        /// What the authority has left.
+        available: Duration,
+    },
+    /// A JWT-SVID with no audience.
+    #[error("a JWT-SVID needs at least one non-empty audience")]
+    NoAudience,
+    /// A DNS name that cannot go into a certificate.
+    #[error("DNS name {name:?} is not valid: {reason}")]
+    DnsName {
+        /// The name.
+        name: String,
+        /// The rule broken.
+        reason: &'static str,
+    },
+    /// No active authority (nothing prepared and activated yet).
+    #[error("no active {kind} authority")]
+    NoActiveAuthority {
+        /// "X.509" or "JWT".
+        kind: &'static str,
+    },
+    /// A rotation step that the authority's state does not allow.
+    #[error("{0}")]
+    Rotation(String),
+    /// An authority ID that is not known.
+    #[error("no {kind} authority with ID {id}")]
+    UnknownAuthority {
+        /// "X.509" or "JWT".
+        kind: &'static str,
+        /// The ID.
+        id: String,
+    },
+    /// Key generation, loading or signing failed in the crypto library.
+    #[error("crypto: {0}")]
+    Crypto(String),
+    /// The upstream CA could not be used.
+    #[error("upstream CA: {0}")]
+    Upstream(String),
+    /// Building a certificate failed.
+    #[error("certificate: {0}")]
+    Certificate(String),
+    /// A file of the key store or journal could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Stored state that does not read back.
+    #[error("{}: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl CaError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        CaError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<rcgen::Error> for CaError {
+    fn from(e: rcgen::Error) -> Self {
+        CaError::Certificate(e.to_string())
+    }
+}

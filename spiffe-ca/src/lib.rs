@@ -1,0 +1,33 @@
+//! The SPIFFE signing authority of a trust domain.
+//!
+//! - [`CertificateAuthority`]: X.509 CA and JWT key, each in two slots (prepared -> active ->
+//!   old) rotated on a schedule driven by an injectable [`Clock`]; minting of X509-SVIDs (from a
+//!   CSR or a public key) and JWT-SVIDs; the local trust bundle with `spiffe_sequence` bumped on
+//!   every change; a journal so a restarted server keeps its authorities.
+//! - [`X509Authority`] / [`JwtAuthority`]: one CA certificate or JWT key and what it mints.
+//! - [`KeyManager`] / [`Signer`]: where keys live ([`MemoryKeyManager`], [`DiskKeyManager`]; a
+//!   KMS implements the traits). Private keys are zeroized on drop.
+//! - [`UpstreamCa`]: an existing CA on disk that signs this trust domain's CAs.
+//! - `testing` (feature): an in-process trust domain that mints SVIDs in one line.
+#![forbid(unsafe_code)]
+
+mod authority;
+pub mod clock;
+mod error;
+mod journal;
+mod jwt;
+pub mod keys;
+mod rotation;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod upstream;
+mod x509;
+
+pub use authority::{AuthorityState, CaConfig, CertificateAuthority, RotationReport};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::CaError;
+pub use jwt::{JwtAuthority, JwtSvidParams};
+pub use keys::{CaKeyType, DiskKeyManager, KeyManager, MemoryKeyManager, Signer, SoftSigner};
+pub use rotation::{AuthorityStatus, SlotId};
+pub use upstream::UpstreamCa;
+pub use x509::{BACKDATE, CaSubject, TtlPolicy, X509Authority, X509SvidParams};

@@ -1,0 +1,66 @@
+//! [`CertificateInfo`]: what a certificate says, for people and for authorities.
+
+use std::time::SystemTime;
+
+use rustls_pki_types::CertificateDer;
+
+use super::{Cert, KeyUsage, X509Error};
+use crate::key::PublicKey;
+
+/// The facts of a certificate that SPIFFE tools show and authorities need, read without
+/// judging them (no SPIFFE rule is applied here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateInfo {
+    /// The serial number, as its DER INTEGER contents.
+    pub serial: Vec<u8>,
+    /// `notBefore`, seconds since the Unix epoch.
+    pub not_before: i64,
+    /// `notAfter`, seconds since the Unix epoch.
+    pub not_after: i64,
+    /// The subject public key.
+    pub public_key: PublicKey,
+    /// Basic Constraints cA (false when the extension is absent).
+    pub is_ca: bool,
+    /// Key Usage bits and criticality, when present.
+    pub key_usage: Option<(KeyUsage, bool)>,
+    /// The first URI SAN, if any, and how many there are.
+    pub uri_san: Option<String>,
+    /// Number of URI SANs.
+    pub uri_san_count: usize,
+    /// The Subject Key Identifier, when present.
+    pub subject_key_id: Option<Vec<u8>>,
+    /// The Authority Key Identifier's key identifier, when present.
+    pub authority_key_id: Option<Vec<u8>>,
+}
+
+impl CertificateInfo {
+    /// Reads a DER certificate.
+    pub fn parse(der: &CertificateDer<'_>) -> Result<Self, X509Error> {
+        let c = Cert::parse(der)?;
+        Ok(CertificateInfo {
+            serial: c.serial.to_vec(),
+            not_before: c.not_before,
+            not_after: c.not_after,
+            public_key: c.spki.into(),
+            is_ca: matches!(c.basic_constraints, Some((true, _))),
+            key_usage: c.key_usage,
+            uri_san: c
+                .first_uri
+                .and_then(|u| std::str::from_utf8(u).ok())
+                .map(str::to_owned),
+            uri_san_count: c.uri_count,
+            subject_key_id: c.subject_key_id.map(<[u8]>::to_vec),
+            authority_key_id: c.authority_key_id.map(<[u8]>::to_vec),
+        })
+    }
+
+    /// `notAfter` as a `SystemTime`.
+    pub fn expires_at(&self) -> SystemTime {
+        super::unix_to_system(self.not_after)
+    }
+
+    /// `notBefore` as a `SystemTime`.
+    pub fn valid_from(&self) -> SystemTime {
+        super::unix_to_system(self.not_before)
+    }
+}
