@@ -18,6 +18,7 @@ pub mod id;
 pub mod jwt;
 pub mod key;
 pub mod pem;
+pub mod selector;
 pub mod source;
 #[cfg(feature = "rustls")]
 pub mod tls;
@@ -32,5 +33,6 @@ pub use der::DerError;
 pub use id::{IdError, SpiffeId, TrustDomain};
 pub use jwt::{JwtError, JwtSvid};
 pub use key::{KeyError, PrivateKey, PublicKey};
+pub use selector::{Selector, SelectorError};
 pub use source::{BundleSource, SourceError, SvidCell, SvidSource};
 pub use x509::{X509Error, X509Svid, X509VerifyError};

@@ -1,0 +1,22 @@
+//! Generated gRPC types and service stubs.
+//!
+//! - [`workload`]: the SPIFFE Workload API (`SpiffeWorkloadAPI`, no proto package, so the
+//!   routes are `/SpiffeWorkloadAPI/<Method>`).
+//! - [`spire`]: SPIRE's server API (`spire.api.server.{entry,agent,svid,bundle}.v1` and
+//!   `spire.api.types`), with the same messages and field numbers as SPIRE's.
+//!
+//! The `.proto` files are in the repository's `proto/` directory; see its README for the
+//! upstream revisions they are wire-compatible with.
+#![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/protos.rs"));
+}
+
+/// The SPIFFE Workload API.
+pub mod workload {
+    pub use super::generated::*;
+}
+
+/// SPIRE's server API.
+pub use generated::spire;

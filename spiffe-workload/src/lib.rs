@@ -1,0 +1,2 @@
+//! The SPIFFE Workload API: server, client and sources.
+#![forbid(unsafe_code)]
