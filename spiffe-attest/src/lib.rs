@@ -1,2 +1,27 @@
 //! Attestation: finding out who a caller is from facts it cannot forge.
+//!
+//! - [`WorkloadAttestor`]: a source of selectors (`unix:uid:1000`) for a process, by PID.
+//! - [`attest_process`]: runs several attestors on one process, sorts and de-duplicates their
+//!   selectors, and checks that the PID still names the same process afterwards
+//!   ([`ProcessIdentity`]; see [`process`] for the PID-reuse threat).
+//! - [`UnixAttestor`]: SPIRE's `unix` selectors (uid, gid, user, group, supplementary groups, and
+//!   optionally the binary's path and SHA-256), read from `/proc`.
+//! - [`k8s::cgroup`]: the pod UID and container ID of a process, from `/proc/<pid>/cgroup`.
+//!
+//! Every fact comes from the kernel (`/proc/<pid>/...`), never from what the workload sends.
 #![forbid(unsafe_code)]
+
+mod attest;
+mod error;
+pub mod k8s;
+mod proc;
+pub mod process;
+pub mod unix;
+
+pub use attest::{
+    Attestation, WorkloadAttestor, attest_captured, attest_captured_in, attest_process,
+    attest_process_in,
+};
+pub use error::AttestError;
+pub use process::ProcessIdentity;
+pub use unix::{UnixAttestor, UnixConfig, WorkloadSizeLimit};

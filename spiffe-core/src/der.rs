@@ -33,6 +33,7 @@ pub(crate) mod tag {
     pub(crate) const UTC_TIME: u8 = 0x17;
     pub(crate) const GENERALIZED_TIME: u8 = 0x18;
     pub(crate) const SEQUENCE: u8 = 0x30;
+    pub(crate) const SET: u8 = 0x31;
     /// `[0]` constructed (explicit tag 0).
     pub(crate) const CONTEXT_0: u8 = 0xA0;
     /// `[3]` constructed (explicit tag 3).

@@ -61,11 +61,12 @@ impl Selector {
 
     /// Parses `type:value`; the value is everything after the first `:`.
     pub fn parse(input: &str) -> Result<Self, SelectorError> {
-        let (kind, value) = input
-            .split_once(':')
-            .ok_or_else(|| SelectorError::MissingSeparator {
-                input: input.to_owned(),
-            })?;
+        let (kind, value) =
+            input
+                .split_once(':')
+                .ok_or_else(|| SelectorError::MissingSeparator {
+                    input: input.to_owned(),
+                })?;
         if kind.is_empty() {
             return Err(SelectorError::EmptyType {
                 input: input.to_owned(),
@@ -122,11 +123,20 @@ mod tests {
                 input: "k8s".into()
             }
         );
-        assert!(matches!(Selector::parse(":x"), Err(SelectorError::EmptyType { .. })));
-        assert!(matches!(Selector::parse("unix:"), Err(SelectorError::EmptyValue { .. })));
+        assert!(matches!(
+            Selector::parse(":x"),
+            Err(SelectorError::EmptyType { .. })
+        ));
+        assert!(matches!(
+            Selector::parse("unix:"),
+            Err(SelectorError::EmptyValue { .. })
+        ));
         assert!(Selector::new("a:b", "c").is_err());
         let json = serde_json::to_string(&s).unwrap();
-        assert_eq!(json, r#"{"type":"k8s","value":"pod-label:app:payment-service"}"#);
+        assert_eq!(
+            json,
+            r#"{"type":"k8s","value":"pod-label:app:payment-service"}"#
+        );
         assert!(Selector::parse("unix:uid:0").unwrap() < Selector::parse("unix:uid:1").unwrap());
     }
 }

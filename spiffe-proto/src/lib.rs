@@ -4,6 +4,7 @@
 //!   routes are `/SpiffeWorkloadAPI/<Method>`).
 //! - [`spire`]: SPIRE's server API (`spire.api.server.{entry,agent,svid,bundle}.v1` and
 //!   `spire.api.types`), with the same messages and field numbers as SPIRE's.
+//! - [`spiffers`]: this project's own push stream of authorized entries to agents.
 //!
 //! The `.proto` files are in the repository's `proto/` directory; see its README for the
 //! upstream revisions they are wire-compatible with.
@@ -20,3 +21,6 @@ pub mod workload {
 
 /// SPIRE's server API.
 pub use generated::spire;
+
+/// This project's extension: the push of authorized entries to agents.
+pub use generated::spiffers;

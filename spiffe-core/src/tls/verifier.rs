@@ -83,8 +83,8 @@ fn verify_error(e: X509VerifyError) -> rustls::Error {
 pub struct SpiffeServerCertVerifier(Inner);
 
 /// Verifies a TLS client's X509-SVID (for a server config), then authorizes its SPIFFE ID.
-/// A client certificate is mandatory.
-pub struct SpiffeClientCertVerifier(Inner);
+/// A client certificate is mandatory unless [`SpiffeClientCertVerifier::optional`] says not.
+pub struct SpiffeClientCertVerifier(Inner, bool);
 
 impl SpiffeServerCertVerifier {
     /// A verifier trusting `bundles` and admitting what `authorizer` admits, with the handshake
@@ -110,11 +110,22 @@ impl SpiffeClientCertVerifier {
         authorizer: Arc<dyn Authorizer>,
         provider: &CryptoProvider,
     ) -> Self {
-        SpiffeClientCertVerifier(Inner {
-            bundles,
-            authorizer,
-            algorithms: provider.signature_verification_algorithms,
-        })
+        SpiffeClientCertVerifier(
+            Inner {
+                bundles,
+                authorizer,
+                algorithms: provider.signature_verification_algorithms,
+            },
+            true,
+        )
+    }
+
+    /// The same verifier, letting clients without a certificate finish the handshake (the
+    /// application then decides what an anonymous client may do). A certificate that is
+    /// presented is still verified and authorized.
+    pub fn optional(mut self) -> Self {
+        self.1 = false;
+        self
     }
 }
 
@@ -177,7 +188,7 @@ impl ClientCertVerifier for SpiffeClientCertVerifier {
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        true
+        self.1
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {

@@ -46,6 +46,60 @@ pub enum CsrError {
 #[derive(Debug, Clone)]
 pub struct CertificateRequest {
     public_key: PublicKey,
+    uri_sans: Vec<String>,
+    dns_sans: Vec<String>,
+}
+
+/// `pkcs-9-at-extensionRequest` (1.2.840.113549.1.9.14).
+const EXTENSION_REQUEST: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x0E];
+/// `id-ce-subjectAltName` (2.5.29.17).
+const SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1D, 0x11];
+
+/// The URI and DNS names of a requested subjectAltName extension, from the CSR's attributes.
+fn requested_sans(attributes: &[u8]) -> Result<(Vec<String>, Vec<String>), DerError> {
+    let (mut uris, mut dns) = (Vec::new(), Vec::new());
+    let mut attrs = Reader::new(attributes, "CSR attributes");
+    while !attrs.is_empty() {
+        let mut attr = attrs.sequence("CSR attribute")?;
+        let oid = attr.read(tag::OID)?;
+        let values = attr.read(tag::SET)?;
+        if oid != EXTENSION_REQUEST {
+            continue;
+        }
+        let mut values = Reader::new(values, "extensionRequest");
+        while !values.is_empty() {
+            let mut exts = values.sequence("requested extensions")?;
+            while !exts.is_empty() {
+                let mut ext = exts.sequence("requested extension")?;
+                let id = ext.read(tag::OID)?;
+                if ext.peek_tag() == Some(tag::BOOLEAN) {
+                    ext.boolean()?;
+                }
+                let value = ext.read(tag::OCTET_STRING)?;
+                if id != SUBJECT_ALT_NAME {
+                    continue;
+                }
+                let mut outer = Reader::new(value, "requested subjectAltName");
+                let mut names = outer.sequence("requested subjectAltName")?;
+                while !names.is_empty() {
+                    let (t, contents, _) = names.read_any()?;
+                    let text = || {
+                        std::str::from_utf8(contents)
+                            .map(str::to_owned)
+                            .map_err(|_| {
+                                DerError::new("requested subjectAltName", "name is not text")
+                            })
+                    };
+                    match t {
+                        tag::IMPLICIT_6 => uris.push(text()?),
+                        tag::IMPLICIT_2 => dns.push(text()?),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    Ok((uris, dns))
 }
 
 impl CertificateRequest {
@@ -69,8 +123,12 @@ impl CertificateRequest {
         }
         info.read(tag::SEQUENCE)?; // subject
         let spki_der = info.read_whole(tag::SEQUENCE)?;
-        info.read_optional(tag::CONTEXT_0)?; // attributes
+        let attributes = info.read_optional(tag::CONTEXT_0)?;
         info.finish()?;
+        let (uri_sans, dns_sans) = match attributes {
+            Some(a) => requested_sans(a)?,
+            None => (Vec::new(), Vec::new()),
+        };
         let spki = SpkiRef::parse(spki_der).map_err(|e| match e {
             KeyError::Der(d) => CsrError::Malformed(d),
             other => CsrError::PublicKey(other),
@@ -96,12 +154,24 @@ impl CertificateRequest {
             .map_err(|_| CsrError::BadSignature)?;
         Ok(CertificateRequest {
             public_key: spki.into(),
+            uri_sans,
+            dns_sans,
         })
     }
 
     /// The public key the CSR carries (and proved possession of).
     pub fn public_key(&self) -> &PublicKey {
         &self.public_key
+    }
+
+    /// The URI SANs the CSR asks for (a signing authority may use them, or not).
+    pub fn requested_uris(&self) -> &[String] {
+        &self.uri_sans
+    }
+
+    /// The DNS SANs the CSR asks for.
+    pub fn requested_dns_names(&self) -> &[String] {
+        &self.dns_sans
     }
 
     /// Moves the public key out.

@@ -1,0 +1,201 @@
+//! [`UnixAttestor`]: selectors of type `unix`, compatible with SPIRE's unix workload attestor.
+//!
+//! Every fact is read from `/proc/<pid>/...` (never from anything the workload sends):
+//!
+//! | selector | value |
+//! |---|---|
+//! | `unix:uid:<uid>` | the **effective** uid (second field of `Uid:` in `/proc/<pid>/status`) |
+//! | `unix:user:<name>` | its user name; omitted if the uid has no user |
+//! | `unix:gid:<gid>` | the **effective** gid (second field of `Gid:`) |
+//! | `unix:group:<name>` | its group name; omitted if the gid has no group |
+//! | `unix:supplementary_gid:<gid>` | each gid of the `Groups:` line (which may include the primary gid) |
+//! | `unix:supplementary_group:<name>` | its name, for each gid that has one |
+//! | `unix:path:<path>` | with `discover_workload_path`: the target of `/proc/<pid>/exe`, as the workload sees it |
+//! | `unix:sha256:<hex>` | with `discover_workload_path`: SHA-256 of the binary, read through `/proc/<pid>/exe` |
+//!
+//! Names are resolved by the agent (`getpwuid_r`/`getgrgid_r` through nix: `/etc/passwd`,
+//! `/etc/group`, NSS) in the agent's own view of the system, not the workload's container. As in
+//! SPIRE, a failed or empty lookup only omits the name selector. Any failure to read the
+//! process's status, its executable path or its binary fails the attestation, and so does a binary
+//! larger than a positive `workload_size_limit` (SPIRE: "exceeds size limit").
+
+mod config;
+mod digest;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use nix::unistd::{Gid, Group, Uid, User};
+use spiffe_core::Selector;
+use tracing::{Instrument, debug, debug_span};
+
+pub use config::{UnixConfig, WorkloadSizeLimit};
+
+use crate::attest::WorkloadAttestor;
+use crate::error::AttestError;
+use crate::proc;
+
+/// The selector type, and the attestor's name.
+pub const UNIX: &str = "unix";
+
+/// The unix workload attestor. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct UnixAttestor {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: UnixConfig,
+    proc_root: PathBuf,
+}
+
+impl Default for UnixAttestor {
+    fn default() -> Self {
+        Self::new(UnixConfig::default())
+    }
+}
+
+impl UnixAttestor {
+    /// An attestor reading the host's `/proc`.
+    pub fn new(config: UnixConfig) -> Self {
+        UnixAttestor {
+            inner: Arc::new(Inner {
+                config,
+                proc_root: proc::default_proc_root(),
+            }),
+        }
+    }
+
+    /// The same attestor reading the proc filesystem at `proc_root` instead (`/host/proc` in a
+    /// container, or a fake tree in tests).
+    pub fn with_proc_root(self, proc_root: impl Into<PathBuf>) -> Self {
+        UnixAttestor {
+            inner: Arc::new(Inner {
+                config: self.inner.config,
+                proc_root: proc_root.into(),
+            }),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &UnixConfig {
+        &self.inner.config
+    }
+
+    /// The proc root read.
+    pub fn proc_root(&self) -> &Path {
+        &self.inner.proc_root
+    }
+
+    /// The selectors of process `pid`, computed on the calling thread (it reads `/proc`, may
+    /// look names up through NSS and may hash a binary: call it where blocking is fine;
+    /// [`WorkloadAttestor::attest`] does so on tokio's blocking pool).
+    pub fn attest_blocking(&self, pid: i32) -> Result<Vec<Selector>, AttestError> {
+        let process = proc::open(&self.inner.proc_root, pid)?;
+        let status = process
+            .status()
+            .map_err(|e| proc::map_err(pid, "status", e))?;
+        let mut out = Selectors::default();
+
+        out.push("uid", status.euid.to_string())?;
+        if let Some(name) = user_name(status.euid) {
+            out.push("user", name)?;
+        }
+        out.push("gid", status.egid.to_string())?;
+        if let Some(name) = group_name(status.egid) {
+            out.push("group", name)?;
+        }
+        for gid in &status.groups {
+            out.push("supplementary_gid", gid.to_string())?;
+            if let Some(name) = group_name(*gid) {
+                out.push("supplementary_group", name)?;
+            }
+        }
+
+        let config = &self.inner.config;
+        if config.discover_workload_path {
+            let path = process.exe().map_err(|e| proc::map_err(pid, "exe", e))?;
+            let path_str = path.to_str().ok_or_else(|| AttestError::NonUtf8ExePath {
+                pid,
+                path: path.clone(),
+            })?;
+            out.push("path", path_str.to_owned())?;
+
+            let limit = match config.workload_size_limit {
+                WorkloadSizeLimit::NoHash => None,
+                WorkloadSizeLimit::Unlimited => Some(None),
+                WorkloadSizeLimit::Bytes(limit) => Some(Some(limit)),
+            };
+            if let Some(limit) = limit {
+                // Through the magic link, so the binary is found in the workload's mount
+                // namespace, and even after it was deleted or replaced on disk.
+                let exe = process_dir(&self.inner.proc_root, pid).join("exe");
+                let hex =
+                    digest::sha256_hex(&exe, limit).map_err(|e| e.into_attest_error(pid, &path))?;
+                out.push("sha256", hex)?;
+            }
+        }
+        debug!(pid, count = out.0.len(), "unix selectors");
+        Ok(out.0)
+    }
+}
+
+impl WorkloadAttestor for UnixAttestor {
+    fn name(&self) -> &str {
+        UNIX
+    }
+
+    fn attest(&self, pid: i32) -> BoxFuture<'_, Result<Vec<Selector>, AttestError>> {
+        let this = self.clone();
+        let span = debug_span!("unix_attest", pid);
+        Box::pin(proc::run_blocking(UNIX, move || this.attest_blocking(pid)).instrument(span))
+    }
+}
+
+/// `<proc_root>/<pid>`.
+fn process_dir(proc_root: &Path, pid: i32) -> PathBuf {
+    proc_root.join(pid.to_string())
+}
+
+/// `unix` selectors in the order SPIRE emits them.
+#[derive(Default)]
+struct Selectors(Vec<Selector>);
+
+impl Selectors {
+    fn push(&mut self, key: &str, value: String) -> Result<(), AttestError> {
+        let selector = Selector::new(UNIX, format!("{key}:{value}")).map_err(|source| {
+            AttestError::Selector {
+                attestor: UNIX.to_owned(),
+                source,
+            }
+        })?;
+        self.0.push(selector);
+        Ok(())
+    }
+}
+
+/// The user name of `uid`, if it has one (lookup errors are treated as "no name", as in SPIRE).
+fn user_name(uid: u32) -> Option<String> {
+    match User::from_uid(Uid::from_raw(uid)) {
+        Ok(Some(user)) if !user.name.is_empty() => Some(user.name),
+        Ok(_) => None,
+        Err(err) => {
+            debug!(uid, error = %err, "user lookup failed");
+            None
+        }
+    }
+}
+
+/// The group name of `gid`, if it has one.
+fn group_name(gid: u32) -> Option<String> {
+    match Group::from_gid(Gid::from_raw(gid)) {
+        Ok(Some(group)) if !group.name.is_empty() => Some(group.name),
+        Ok(_) => None,
+        Err(err) => {
+            debug!(gid, error = %err, "group lookup failed");
+            None
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! `spire.api.server.bundle.v1.Bundle`: the trust domain's bundle and federated bundles.
+
+use std::sync::Arc;
+
+use spiffe_core::TrustDomain;
+use spiffe_proto::spire::api::server::bundle::v1 as api;
+use spiffe_proto::spire::api::types as pb;
+use tonic::{Request, Response, Status};
+use tracing::info;
+
+use super::{Caller, caller, ds_status, item_status, ok_status, require_admin};
+use crate::convert::bundle_from_pb;
+use crate::datastore::DatastoreError;
+use crate::state::ServerState;
+
+/// The bundle service.
+#[derive(Debug, Clone)]
+pub struct BundleApi {
+    state: Arc<ServerState>,
+}
+
+impl BundleApi {
+    /// The service over the server's state.
+    pub fn new(state: Arc<ServerState>) -> Self {
+        BundleApi { state }
+    }
+
+    /// Checks a federated bundle: a valid trust domain, not this server's, with authorities that
+    /// parse.
+    fn check_federated(&self, b: &pb::Bundle) -> Result<TrustDomain, Status> {
+        let td = TrustDomain::parse(&b.trust_domain).map_err(|e| {
+            Status::invalid_argument(format!("failed to convert bundle: trust domain: {e}"))
+        })?;
+        if td == self.state.config.trust_domain {
+            return Err(Status::invalid_argument(
+                "failed to convert bundle: the server's own trust domain is not a federated bundle",
+            ));
+        }
+        bundle_from_pb(b)
+            .map_err(|e| Status::invalid_argument(format!("failed to convert bundle: {e}")))?;
+        Ok(td)
+    }
+
+    fn normalized(td: &TrustDomain, b: &pb::Bundle) -> pb::Bundle {
+        let mut b = b.clone();
+        b.trust_domain = td.name().to_owned();
+        b
+    }
+
+    async fn set(
+        &self,
+        b: &pb::Bundle,
+        create_only: bool,
+        update_only: bool,
+    ) -> Result<pb::Bundle, Status> {
+        let td = self.check_federated(b)?;
+        let new = Self::normalized(&td, b);
+        let stored = self
+            .state
+            .ds
+            .update_bundle(td.name(), |cur| match (&cur, create_only, update_only) {
+                (Some(_), true, _) => Err(DatastoreError::AlreadyExists(
+                    "bundle already exists".into(),
+                )),
+                (None, _, true) => Err(DatastoreError::NotFound("bundle not found".into())),
+                _ => Ok(Some(new.clone())),
+            })
+            .await
+            .map_err(ds_status)?
+            .ok_or_else(|| Status::internal("bundle was not stored"))?;
+        self.state.apply_bundle(stored.clone());
+        info!(trust_domain = %td, "federated bundle stored");
+        Ok(stored)
+    }
+}
+
+#[tonic::async_trait]
+impl api::bundle_server::Bundle for BundleApi {
+    async fn count_bundles(
+        &self,
+        request: Request<api::CountBundlesRequest>,
+    ) -> Result<Response<api::CountBundlesResponse>, Status> {
+        require_admin(&self.state, &request)?;
+        let n =
+            self.state.federated_bundles().len() + usize::from(self.state.local_bundle().is_some());
+        Ok(Response::new(api::CountBundlesResponse {
+            count: i32::try_from(n).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn get_bundle(
+        &self,
+        request: Request<api::GetBundleRequest>,
+    ) -> Result<Response<pb::Bundle>, Status> {
+        // Anyone who can reach the server may read the public trust bundle.
+        caller(&self.state, &request)?;
+        let b = self
+            .state
+            .local_bundle()
+            .ok_or_else(|| Status::not_found("bundle not found"))?;
+        Ok(Response::new((*b).clone()))
+    }
+
+    async fn append_bundle(
+        &self,
+        request: Request<api::AppendBundleRequest>,
+    ) -> Result<Response<pb::Bundle>, Status> {
+        require_admin(&self.state, &request)?;
+        let req = request.into_inner();
+        let td = self.state.config.trust_domain.name().to_owned();
+        let stored = self
+            .state
+            .ds
+            .update_bundle(&td, |cur| {
+                let mut b = cur.unwrap_or_else(|| pb::Bundle {
+                    trust_domain: td.clone(),
+                    ..pb::Bundle::default()
+                });
+                let before = b.clone();
+                for c in &req.x509_authorities {
+                    if !b.x509_authorities.iter().any(|x| x.asn1 == c.asn1) {
+                        b.x509_authorities.push(c.clone());
+                    }
+                }
+                for k in &req.jwt_authorities {
+                    if !b.jwt_authorities.iter().any(|x| x.key_id == k.key_id) {
+                        b.jwt_authorities.push(k.clone());
+                    }
+                }
+                if b == before {
+                    return Ok(None);
+                }
+                b.sequence_number += 1;
+                Ok(Some(b))
+            })
+            .await
+            .map_err(ds_status)?
+            .ok_or_else(|| Status::not_found("bundle not found"))?;
+        self.state.apply_bundle(stored.clone());
+        Ok(Response::new(stored))
+    }
+
+    async fn publish_jwt_authority(
+        &self,
+        _request: Request<api::PublishJwtAuthorityRequest>,
+    ) -> Result<Response<api::PublishJwtAuthorityResponse>, Status> {
+        Err(Status::unimplemented(
+            "downstream (nested) servers are not supported yet",
+        ))
+    }
+
+    async fn publish_wit_authority(
+        &self,
+        _request: Request<api::PublishWitAuthorityRequest>,
+    ) -> Result<Response<api::PublishWitAuthorityResponse>, Status> {
+        Err(Status::unimplemented("WIT-SVIDs are not supported yet"))
+    }
+
+    async fn list_federated_bundles(
+        &self,
+        request: Request<api::ListFederatedBundlesRequest>,
+    ) -> Result<Response<api::ListFederatedBundlesResponse>, Status> {
+        require_admin(&self.state, &request)?;
+        let req = request.into_inner();
+        let mut bundles: Vec<pb::Bundle> = self
+            .state
+            .federated_bundles()
+            .into_iter()
+            .filter(|b| req.page_token.is_empty() || b.trust_domain > req.page_token)
+            .map(|b| (*b).clone())
+            .collect();
+        let mut next_page_token = String::new();
+        if req.page_size > 0 && bundles.len() > req.page_size as usize {
+            bundles.truncate(req.page_size as usize);
+            next_page_token = bundles
+                .last()
+                .map(|b| b.trust_domain.clone())
+                .unwrap_or_default();
+        }
+        Ok(Response::new(api::ListFederatedBundlesResponse {
+            bundles,
+            next_page_token,
+        }))
+    }
+
+    async fn get_federated_bundle(
+        &self,
+        request: Request<api::GetFederatedBundleRequest>,
+    ) -> Result<Response<pb::Bundle>, Status> {
+        if !matches!(
+            caller(&self.state, &request)?,
+            Caller::Local | Caller::AdminWorkload(_) | Caller::Agent(_)
+        ) {
+            return Err(Status::permission_denied(
+                "federated bundles are for agents and administrators",
+            ));
+        }
+        let td = TrustDomain::parse(&request.get_ref().trust_domain).map_err(|e| {
+            Status::invalid_argument(format!("trust domain argument is not valid: {e}"))
+        })?;
+        let b = self
+            .state
+            .bundle(td.name())
+            .filter(|_| td != self.state.config.trust_domain)
+            .ok_or_else(|| Status::not_found("bundle not found"))?;
+        Ok(Response::new((*b).clone()))
+    }
+
+    async fn batch_create_federated_bundle(
+        &self,
+        request: Request<api::BatchCreateFederatedBundleRequest>,
+    ) -> Result<Response<api::BatchCreateFederatedBundleResponse>, Status> {
+        require_admin(&self.state, &request)?;
+        let mut results = Vec::new();
+        for b in request.into_inner().bundle {
+            results.push(match self.set(&b, true, false).await {
+                Ok(stored) => api::batch_create_federated_bundle_response::Result {
+                    status: Some(ok_status()),
+                    bundle: Some(stored),
+                },
+                Err(s) => api::batch_create_federated_bundle_response::Result {
+                    status: Some(item_status(&s)),
+                    bundle: None,
+                },
+            });
+        }
+        Ok(Response::new(api::BatchCreateFederatedBundleResponse {
+            results,
+        }))
+    }
+
+    async fn batch_update_federated_bundle(
+        &self,
+        request: Request<api::BatchUpdateFederatedBundleRequest>,
+    ) -> Result<Response<api::BatchUpdateFederatedBundleResponse>, Status> {
+        require_admin(&self.state, &request)?;
+        let mut results = Vec::new();
+        for b in request.into_inner().bundle {
+            results.push(match self.set(&b, false, true).await {
+                Ok(stored) => api::batch_update_federated_bundle_response::Result {
+                    status: Some(ok_status()),
+                    bundle: Some(stored),
+                },
+                Err(s) => api::batch_update_federated_bundle_response::Result {
+                    status: Some(item_status(&s)),
+                    bundle: None,
+                },
+            });
+        }
+        Ok(Response::new(api::BatchUpdateFederatedBundleResponse {
+            results,
+        }))
+    }
+
+    async fn batch_set_federated_bundle(
+        &self,
+        request: Request<api::BatchSetFederatedBundleRequest>,
+    ) -> Result<Response<api::BatchSetFederatedBundleResponse>, Status> {
+        require_admin(&self.state, &request)?;
+        let mut results = Vec::new();
+        for b in request.into_inner().bundle {
+            results.push(match self.set(&b, false, false).await {
+                Ok(stored) => api::batch_set_federated_bundle_response::Result {
+                    status: Some(ok_status()),
+                    bundle: Some(stored),
+                },
+                Err(s) => api::batch_set_federated_bundle_response::Result {
+                    status: Some(item_status(&s)),
+                    bundle: None,
+                },
+            });
+        }
+        Ok(Response::new(api::BatchSetFederatedBundleResponse {
+            results,
+        }))
+    }
+
+    async fn batch_delete_federated_bundle(
+        &self,
+        request: Request<api::BatchDeleteFederatedBundleRequest>,
+    ) -> Result<Response<api::BatchDeleteFederatedBundleResponse>, Status> {
+        require_admin(&self.state, &request)?;
+        let req = request.into_inner();
+        let mut results = Vec::new();
+        for td in req.trust_domains {
+            let outcome = async {
+                let parsed = TrustDomain::parse(&td).map_err(|e| {
+                    Status::invalid_argument(format!("malformed trust domain: {e}"))
+                })?;
+                if parsed == self.state.config.trust_domain {
+                    return Err(Status::invalid_argument(
+                        "the server's own bundle cannot be deleted",
+                    ));
+                }
+                // RESTRICT (the default): refuse while entries federate with it.
+                let in_use = self
+                    .state
+                    .with_index(|ix| ix.entries().any(|e| e.federates_with.contains(&parsed)));
+                if in_use && req.mode == 0 {
+                    return Err(Status::failed_precondition(
+                        "cannot delete bundle; federated with one or more registration entries",
+                    ));
+                }
+                self.state
+                    .ds
+                    .delete_bundle(parsed.name())
+                    .await
+                    .map_err(ds_status)?;
+                self.state.apply_bundle_removed(parsed.name());
+                Ok(parsed)
+            }
+            .await;
+            results.push(api::batch_delete_federated_bundle_response::Result {
+                status: Some(match &outcome {
+                    Ok(_) => ok_status(),
+                    Err(s) => item_status(s),
+                }),
+                trust_domain: td,
+            });
+        }
+        Ok(Response::new(api::BatchDeleteFederatedBundleResponse {
+            results,
+        }))
+    }
+}

@@ -1,0 +1,442 @@
+//! `spire.api.server.entry.v1.Entry`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use spiffe_core::TrustDomain;
+use spiffe_proto::spire::api::server::entry::v1 as api;
+use spiffe_proto::spire::api::types as pb;
+use tonic::{Request, Response, Status};
+
+use super::filters::{Match, selector_filter};
+use super::{item_status, ok_status, require_admin, require_agent};
+use crate::convert::{entry_from_pb, entry_to_pb, id_from_pb};
+use crate::entry::Entry;
+use crate::registry::RegistryError;
+use crate::state::ServerState;
+
+/// The entry service.
+#[derive(Debug, Clone)]
+pub struct EntryApi {
+    state: Arc<ServerState>,
+}
+
+impl EntryApi {
+    /// The service over the server's state.
+    pub fn new(state: Arc<ServerState>) -> Self {
+        EntryApi { state }
+    }
+}
+
+/// The filters of ListEntries and CountEntries, parsed once.
+struct Filter {
+    spiffe_id: Option<spiffe_core::SpiffeId>,
+    parent_id: Option<spiffe_core::SpiffeId>,
+    selectors: Option<(BTreeSet<spiffe_core::Selector>, Match)>,
+    federates_with: Option<(BTreeSet<TrustDomain>, Match)>,
+    hint: Option<String>,
+    downstream: Option<bool>,
+}
+
+impl Filter {
+    fn parse(
+        by_spiffe_id: Option<&pb::Spiffeid>,
+        by_parent_id: Option<&pb::Spiffeid>,
+        by_selectors: Option<&pb::SelectorMatch>,
+        by_federates_with: Option<&pb::FederatesWithMatch>,
+        by_hint: Option<&String>,
+        by_downstream: Option<bool>,
+    ) -> Result<Self, Status> {
+        let spiffe_id = by_spiffe_id
+            .map(|id| id_from_pb("by_spiffe_id", Some(id)))
+            .transpose()
+            .map_err(|e| Status::invalid_argument(format!("malformed SPIFFE ID filter: {e}")))?;
+        let parent_id = by_parent_id
+            .map(|id| id_from_pb("by_parent_id", Some(id)))
+            .transpose()
+            .map_err(|e| Status::invalid_argument(format!("malformed parent ID filter: {e}")))?;
+        let selectors = by_selectors.map(selector_filter).transpose()?;
+        let federates_with = by_federates_with
+            .map(|m| -> Result<_, Status> {
+                let set = m
+                    .trust_domains
+                    .iter()
+                    .map(|td| {
+                        TrustDomain::parse(td).map_err(|e| {
+                            Status::invalid_argument(format!(
+                                "malformed federates with filter: {e}"
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok((set, Match::from_pb(m.r#match)?))
+            })
+            .transpose()?;
+        Ok(Filter {
+            spiffe_id,
+            parent_id,
+            selectors,
+            federates_with,
+            hint: by_hint.cloned(),
+            // SPIRE filters on downstream only when asked for downstream entries.
+            downstream: by_downstream.filter(|d| *d),
+        })
+    }
+
+    fn keep(&self, e: &Entry) -> bool {
+        if self.spiffe_id.as_ref().is_some_and(|id| *id != e.spiffe_id)
+            || self.parent_id.as_ref().is_some_and(|id| *id != e.parent_id)
+            || self.hint.as_ref().is_some_and(|h| *h != e.hint)
+            || self.downstream.is_some_and(|d| d != e.downstream)
+        {
+            return false;
+        }
+        if let Some((set, m)) = &self.selectors {
+            let have: BTreeSet<_> = e.selectors.iter().cloned().collect();
+            if !m.matches(&have, set) {
+                return false;
+            }
+        }
+        if let Some((set, m)) = &self.federates_with {
+            let have: BTreeSet<_> = e.federates_with.iter().cloned().collect();
+            if !m.matches(&have, set) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Clears the fields an output mask leaves out (no mask: everything).
+pub(crate) fn masked(e: &Entry, mask: Option<&pb::EntryMask>) -> pb::Entry {
+    let mut out = entry_to_pb(e);
+    let Some(m) = mask else {
+        return out;
+    };
+    if !m.spiffe_id {
+        out.spiffe_id = None;
+    }
+    if !m.parent_id {
+        out.parent_id = None;
+    }
+    if !m.selectors {
+        out.selectors.clear();
+    }
+    if !m.x509_svid_ttl {
+        out.x509_svid_ttl = 0;
+    }
+    if !m.federates_with {
+        out.federates_with.clear();
+    }
+    if !m.admin {
+        out.admin = false;
+    }
+    if !m.downstream {
+        out.downstream = false;
+    }
+    if !m.expires_at {
+        out.expires_at = 0;
+    }
+    if !m.dns_names {
+        out.dns_names.clear();
+    }
+    if !m.revision_number {
+        out.revision_number = 0;
+    }
+    if !m.store_svid {
+        out.store_svid = false;
+    }
+    if !m.jwt_svid_ttl {
+        out.jwt_svid_ttl = 0;
+    }
+    if !m.hint {
+        out.hint.clear();
+    }
+    if !m.created_at {
+        out.created_at = 0;
+    }
+    if !m.additional_attributes {
+        out.additional_attributes = None;
+    }
+    out
+}
+
+/// Applies the fields an input mask selects from `new` onto `old`.
+fn apply_mask(old: &Entry, new: &Entry, m: &pb::EntryMask) -> Entry {
+    let mut e = old.clone();
+    if m.spiffe_id {
+        e.spiffe_id = new.spiffe_id.clone();
+    }
+    if m.parent_id {
+        e.parent_id = new.parent_id.clone();
+    }
+    if m.selectors {
+        e.selectors = new.selectors.clone();
+    }
+    if m.x509_svid_ttl {
+        e.x509_svid_ttl = new.x509_svid_ttl;
+    }
+    if m.federates_with {
+        e.federates_with = new.federates_with.clone();
+    }
+    if m.admin {
+        e.admin = new.admin;
+    }
+    if m.downstream {
+        e.downstream = new.downstream;
+    }
+    if m.expires_at {
+        e.expires_at = new.expires_at;
+    }
+    if m.dns_names {
+        e.dns_names = new.dns_names.clone();
+    }
+    if m.store_svid {
+        e.store_svid = new.store_svid;
+    }
+    if m.jwt_svid_ttl {
+        e.jwt_svid_ttl = new.jwt_svid_ttl;
+    }
+    if m.hint {
+        e.hint = new.hint.clone();
+    }
+    if m.additional_attributes {
+        e.disable_x509_svid_prefetch = new.disable_x509_svid_prefetch;
+        e.jwt_svid_include_jti = new.jwt_svid_include_jti;
+    }
+    e
+}
+
+fn registry_status(what: &str, e: RegistryError) -> Status {
+    match e {
+        RegistryError::Invalid(e) => {
+            Status::invalid_argument(format!("failed to convert entry: {e}"))
+        }
+        RegistryError::NoFederatedBundle(_) => {
+            Status::invalid_argument(format!("failed to {what} entry: {e}"))
+        }
+        RegistryError::Datastore(d) => {
+            let s = super::ds_status(d);
+            Status::new(s.code(), s.message().to_owned())
+        }
+    }
+}
+
+/// Entries from a partial `types.Entry` of an update: fields the mask does not select may be
+/// missing, so missing IDs fall back to placeholders that the mask then discards.
+fn entry_for_update(e: &pb::Entry, old: Option<&Entry>) -> Result<Entry, Status> {
+    let mut filled = e.clone();
+    if let Some(old) = old {
+        if filled.spiffe_id.is_none() {
+            filled.spiffe_id = Some(crate::convert::id_to_pb(&old.spiffe_id));
+        }
+        if filled.parent_id.is_none() {
+            filled.parent_id = Some(crate::convert::id_to_pb(&old.parent_id));
+        }
+    }
+    entry_from_pb(&filled)
+        .map_err(|e| Status::invalid_argument(format!("failed to convert entry: {e}")))
+}
+
+#[tonic::async_trait]
+impl api::entry_server::Entry for EntryApi {
+    async fn count_entries(
+        &self,
+        request: Request<api::CountEntriesRequest>,
+    ) -> Result<Response<api::CountEntriesResponse>, Status> {
+        require_admin(&self.state, &request)?;
+        let f = request.into_inner().filter.unwrap_or_default();
+        let filter = Filter::parse(
+            f.by_spiffe_id.as_ref(),
+            f.by_parent_id.as_ref(),
+            f.by_selectors.as_ref(),
+            f.by_federates_with.as_ref(),
+            f.by_hint.as_ref(),
+            f.by_downstream,
+        )?;
+        let count = self
+            .state
+            .with_index(|ix| ix.entries().filter(|e| filter.keep(e)).count());
+        Ok(Response::new(api::CountEntriesResponse {
+            count: i32::try_from(count).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn list_entries(
+        &self,
+        request: Request<api::ListEntriesRequest>,
+    ) -> Result<Response<api::ListEntriesResponse>, Status> {
+        require_admin(&self.state, &request)?;
+        let req = request.into_inner();
+        let f = req.filter.unwrap_or_default();
+        let filter = Filter::parse(
+            f.by_spiffe_id.as_ref(),
+            f.by_parent_id.as_ref(),
+            f.by_selectors.as_ref(),
+            f.by_federates_with.as_ref(),
+            f.by_hint.as_ref(),
+            f.by_downstream,
+        )?;
+        if req.page_size < 0 {
+            return Err(Status::invalid_argument("page_size must not be negative"));
+        }
+        // Pages follow entry ID order; the token is the last ID of the previous page.
+        let mut entries: Vec<Arc<Entry>> = self.state.with_index(|ix| {
+            ix.entries()
+                .filter(|e| filter.keep(e) && (req.page_token.is_empty() || e.id > req.page_token))
+                .cloned()
+                .collect()
+        });
+        entries.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut next_page_token = String::new();
+        if req.page_size > 0 && entries.len() > req.page_size as usize {
+            entries.truncate(req.page_size as usize);
+            next_page_token = entries.last().map(|e| e.id.clone()).unwrap_or_default();
+        }
+        Ok(Response::new(api::ListEntriesResponse {
+            entries: entries
+                .iter()
+                .map(|e| masked(e, req.output_mask.as_ref()))
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_entry(
+        &self,
+        request: Request<api::GetEntryRequest>,
+    ) -> Result<Response<pb::Entry>, Status> {
+        require_admin(&self.state, &request)?;
+        let req = request.into_inner();
+        if req.id.is_empty() {
+            return Err(Status::invalid_argument("missing ID"));
+        }
+        let e = self
+            .state
+            .with_index(|ix| ix.entry(&req.id).cloned())
+            .ok_or_else(|| Status::not_found("entry not found"))?;
+        Ok(Response::new(masked(&e, req.output_mask.as_ref())))
+    }
+
+    async fn batch_create_entry(
+        &self,
+        request: Request<api::BatchCreateEntryRequest>,
+    ) -> Result<Response<api::BatchCreateEntryResponse>, Status> {
+        require_admin(&self.state, &request)?;
+        let req = request.into_inner();
+        let mut results = Vec::with_capacity(req.entries.len());
+        for pe in &req.entries {
+            let outcome = match entry_from_pb(pe) {
+                Err(e) => Err(Status::invalid_argument(format!(
+                    "failed to convert entry: {e}"
+                ))),
+                Ok(e) => self
+                    .state
+                    .create_entry(e)
+                    .await
+                    .map_err(|e| registry_status("create", e)),
+            };
+            results.push(match outcome {
+                Ok(e) => api::batch_create_entry_response::Result {
+                    status: Some(ok_status()),
+                    entry: Some(masked(&e, req.output_mask.as_ref())),
+                },
+                Err(s) => api::batch_create_entry_response::Result {
+                    status: Some(item_status(&s)),
+                    entry: Some(pe.clone()),
+                },
+            });
+        }
+        Ok(Response::new(api::BatchCreateEntryResponse { results }))
+    }
+
+    async fn batch_update_entry(
+        &self,
+        request: Request<api::BatchUpdateEntryRequest>,
+    ) -> Result<Response<api::BatchUpdateEntryResponse>, Status> {
+        require_admin(&self.state, &request)?;
+        let req = request.into_inner();
+        let mut results = Vec::with_capacity(req.entries.len());
+        for pe in &req.entries {
+            let outcome = async {
+                let old = self
+                    .state
+                    .with_index(|ix| ix.entry(&pe.id).cloned())
+                    .ok_or_else(|| Status::not_found("entry not found"))?;
+                let new = entry_for_update(pe, Some(&old))?;
+                let merged = match &req.input_mask {
+                    Some(m) => apply_mask(&old, &new, m),
+                    None => {
+                        let mut e = new;
+                        e.id = old.id.clone();
+                        e
+                    }
+                };
+                self.state
+                    .update_entry(merged)
+                    .await
+                    .map_err(|e| registry_status("update", e))
+            }
+            .await;
+            results.push(match outcome {
+                Ok(e) => api::batch_update_entry_response::Result {
+                    status: Some(ok_status()),
+                    entry: Some(masked(&e, req.output_mask.as_ref())),
+                },
+                Err(s) => api::batch_update_entry_response::Result {
+                    status: Some(item_status(&s)),
+                    entry: None,
+                },
+            });
+        }
+        Ok(Response::new(api::BatchUpdateEntryResponse { results }))
+    }
+
+    async fn batch_delete_entry(
+        &self,
+        request: Request<api::BatchDeleteEntryRequest>,
+    ) -> Result<Response<api::BatchDeleteEntryResponse>, Status> {
+        require_admin(&self.state, &request)?;
+        let req = request.into_inner();
+        let mut results = Vec::with_capacity(req.ids.len());
+        for id in req.ids {
+            let status = if id.is_empty() {
+                item_status(&Status::invalid_argument("missing entry ID"))
+            } else {
+                match self.state.delete_entry(&id).await {
+                    Ok(_) => ok_status(),
+                    Err(e) => item_status(&registry_status("delete", e)),
+                }
+            };
+            results.push(api::batch_delete_entry_response::Result {
+                status: Some(status),
+                id,
+            });
+        }
+        Ok(Response::new(api::BatchDeleteEntryResponse { results }))
+    }
+
+    async fn get_authorized_entries(
+        &self,
+        request: Request<api::GetAuthorizedEntriesRequest>,
+    ) -> Result<Response<api::GetAuthorizedEntriesResponse>, Status> {
+        let agent = require_agent(&self.state, &request)?;
+        let mask = request.into_inner().output_mask;
+        let entries = self.state.authorized_entries(&agent);
+        Ok(Response::new(api::GetAuthorizedEntriesResponse {
+            entries: entries.iter().map(|e| masked(e, mask.as_ref())).collect(),
+        }))
+    }
+
+    type SyncAuthorizedEntriesStream =
+        futures::stream::BoxStream<'static, Result<api::SyncAuthorizedEntriesResponse, Status>>;
+
+    async fn sync_authorized_entries(
+        &self,
+        _request: Request<tonic::Streaming<api::SyncAuthorizedEntriesRequest>>,
+    ) -> Result<Response<Self::SyncAuthorizedEntriesStream>, Status> {
+        Err(Status::unimplemented(
+            "this server pushes authorized entries with spiffers.sync.v1.Sync/WatchAuthorized",
+        ))
+    }
+}

@@ -1,0 +1,184 @@
+//! `spiffers.sync.v1.Sync`: the push of authorized entries and bundles to agents.
+//!
+//! Each stream remembers what it sent (entry revisions, bundle sequence numbers). It wakes when
+//! the hub says the agent's entries or any bundle may have changed, recomputes the agent's view
+//! from the index (cost proportional to the answer) and sends only the difference.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use spiffe_core::SpiffeId;
+use spiffe_proto::spiffers::sync::v1 as api;
+use spiffe_proto::spire::api::types as pb;
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+use tracing::{debug, info};
+
+use super::entry::masked;
+use super::require_agent;
+use crate::state::ServerState;
+
+/// The sync service.
+#[derive(Debug, Clone)]
+pub struct SyncApi {
+    state: Arc<ServerState>,
+}
+
+impl SyncApi {
+    /// The service over the server's state.
+    pub fn new(state: Arc<ServerState>) -> Self {
+        SyncApi { state }
+    }
+}
+
+/// What one stream has sent so far.
+struct View {
+    state: Arc<ServerState>,
+    agent: SpiffeId,
+    sent: HashMap<String, i64>,
+    bundle_sequence: Option<u64>,
+    federated: BTreeMap<String, u64>,
+    agent_rx: watch::Receiver<u64>,
+    bundle_rx: watch::Receiver<u64>,
+    sequence: u64,
+    done: bool,
+}
+
+impl View {
+    /// The next message: the difference between what the agent should hold and what was sent,
+    /// or `None` when there is no difference.
+    fn diff(&mut self) -> Result<Option<api::WatchAuthorizedResponse>, Status> {
+        let node = self.state.with_index(|ix| ix.node(&self.agent).cloned());
+        match node {
+            None => {
+                return Err(Status::permission_denied(format!(
+                    "agent {} is no longer attested (evicted)",
+                    self.agent
+                )));
+            }
+            Some(n) if n.banned => {
+                return Err(Status::permission_denied(format!(
+                    "agent {} is banned",
+                    self.agent
+                )));
+            }
+            Some(_) => {}
+        }
+        let initial = self.sequence == 0;
+        let entries = self.state.authorized_entries(&self.agent);
+        let mut upserted = Vec::new();
+        let mut now: HashMap<String, i64> = HashMap::with_capacity(entries.len());
+        let mut federates: BTreeMap<String, ()> = BTreeMap::new();
+        for e in &entries {
+            now.insert(e.id.clone(), e.revision_number);
+            if self.sent.get(&e.id) != Some(&e.revision_number) {
+                upserted.push(masked(e, None));
+            }
+            for td in &e.federates_with {
+                federates.insert(td.name().to_owned(), ());
+            }
+        }
+        let mut deleted: Vec<String> = self
+            .sent
+            .keys()
+            .filter(|id| !now.contains_key(*id))
+            .cloned()
+            .collect();
+        deleted.sort();
+
+        let local = self.state.local_bundle();
+        let bundle = match &local {
+            Some(b) if initial || self.bundle_sequence != Some(b.sequence_number) => {
+                self.bundle_sequence = Some(b.sequence_number);
+                Some((**b).clone())
+            }
+            _ => None,
+        };
+        let federated_now: Vec<Arc<pb::Bundle>> = federates
+            .keys()
+            .filter_map(|td| self.state.bundle(td))
+            .collect();
+        let fed_seq: BTreeMap<String, u64> = federated_now
+            .iter()
+            .map(|b| (b.trust_domain.clone(), b.sequence_number))
+            .collect();
+        let federated_changed = initial || fed_seq != self.federated;
+        self.federated = fed_seq;
+
+        if !initial
+            && upserted.is_empty()
+            && deleted.is_empty()
+            && bundle.is_none()
+            && !federated_changed
+        {
+            return Ok(None);
+        }
+        self.sent = now;
+        self.sequence += 1;
+        Ok(Some(api::WatchAuthorizedResponse {
+            initial,
+            upserted,
+            deleted,
+            bundle,
+            federated_bundles: if federated_changed {
+                federated_now.iter().map(|b| (**b).clone()).collect()
+            } else {
+                Vec::new()
+            },
+            federated_bundles_changed: federated_changed,
+            sequence: self.sequence,
+        }))
+    }
+}
+
+type WatchStream =
+    futures::stream::BoxStream<'static, Result<api::WatchAuthorizedResponse, Status>>;
+
+#[tonic::async_trait]
+impl api::sync_server::Sync for SyncApi {
+    type WatchAuthorizedStream = WatchStream;
+
+    async fn watch_authorized(
+        &self,
+        request: Request<api::WatchAuthorizedRequest>,
+    ) -> Result<Response<Self::WatchAuthorizedStream>, Status> {
+        let agent = require_agent(&self.state, &request)?;
+        let known = request.into_inner().known_revisions;
+        info!(agent_id = %agent, known = known.len(), "agent subscribed to its entries");
+        let view = View {
+            agent_rx: self.state.hub.subscribe(&agent),
+            bundle_rx: self.state.hub.subscribe_bundles(),
+            state: Arc::clone(&self.state),
+            agent,
+            sent: known.into_iter().collect(),
+            bundle_sequence: None,
+            federated: BTreeMap::new(),
+            sequence: 0,
+            done: false,
+        };
+        let stream = futures::stream::unfold(view, |mut view| async move {
+            if view.done {
+                return None;
+            }
+            loop {
+                match view.diff() {
+                    Err(status) => {
+                        view.done = true;
+                        return Some((Err(status), view));
+                    }
+                    Ok(Some(msg)) => {
+                        debug!(agent_id = %view.agent, upserted = msg.upserted.len(), deleted = msg.deleted.len(), "push");
+                        return Some((Ok(msg), view));
+                    }
+                    Ok(None) => {}
+                }
+                // Mark what was seen before waiting, so a change during the diff is not lost.
+                tokio::select! {
+                    r = view.agent_rx.changed() => if r.is_err() { return None; },
+                    r = view.bundle_rx.changed() => if r.is_err() { return None; },
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}

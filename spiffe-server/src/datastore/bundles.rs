@@ -1,0 +1,128 @@
+//! Trust bundles in the datastore: the trust domain's own (each server appends its
+//! authorities) and federated ones. Stored as SPIRE's `types.Bundle` protobuf.
+
+use prost::Message;
+use sqlx::Row;
+
+use spiffe_proto::spire::api::types::Bundle;
+
+use super::events::{ChangeEvent, notify};
+use super::{Backend, Datastore, DatastoreError, now_unix};
+
+fn decode(data: &[u8]) -> Result<Bundle, DatastoreError> {
+    Bundle::decode(data).map_err(|e| DatastoreError::Corrupt {
+        what: "bundle",
+        reason: e.to_string(),
+    })
+}
+
+impl Datastore {
+    /// The bundle of a trust domain.
+    pub async fn fetch_bundle(&self, trust_domain: &str) -> Result<Option<Bundle>, DatastoreError> {
+        let row = sqlx::query("SELECT data FROM bundles WHERE trust_domain = $1")
+            .bind(trust_domain.to_owned())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| decode(&r.try_get::<Vec<u8>, _>("data")?))
+            .transpose()
+    }
+
+    /// Every bundle, ordered by trust domain.
+    pub async fn list_bundles(&self) -> Result<Vec<Bundle>, DatastoreError> {
+        let rows = sqlx::query("SELECT data FROM bundles ORDER BY trust_domain")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| decode(&r.try_get::<Vec<u8>, _>("data")?))
+            .collect()
+    }
+
+    /// Creates a bundle; an existing one of the same trust domain is an error.
+    pub async fn create_bundle(&self, bundle: &Bundle) -> Result<(), DatastoreError> {
+        let mut tx = self.pool().begin().await?;
+        let result =
+            sqlx::query("INSERT INTO bundles (trust_domain, data, updated_at) VALUES ($1, $2, $3)")
+                .bind(bundle.trust_domain.clone())
+                .bind(bundle.encode_to_vec())
+                .bind(now_unix())
+                .execute(&mut *tx)
+                .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if super::is_unique_violation(&e) => {
+                return Err(DatastoreError::AlreadyExists(
+                    "bundle already exists".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        notify(
+            self,
+            &mut tx,
+            &ChangeEvent::Bundle(bundle.trust_domain.clone()),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Reads, changes and writes the bundle of `trust_domain` in one transaction (the row is
+    /// locked on PostgreSQL, so servers sharing the database do not lose each other's changes).
+    /// `change` gets the current bundle (if any) and returns the new one, or `None` to leave it
+    /// as it is. Returns what is stored afterwards.
+    pub async fn update_bundle<F>(
+        &self,
+        trust_domain: &str,
+        change: F,
+    ) -> Result<Option<Bundle>, DatastoreError>
+    where
+        F: FnOnce(Option<Bundle>) -> Result<Option<Bundle>, DatastoreError>,
+    {
+        let mut tx = self.pool().begin().await?;
+        let select = match self.backend() {
+            Backend::Postgres => "SELECT data FROM bundles WHERE trust_domain = $1 FOR UPDATE",
+            Backend::Sqlite => "SELECT data FROM bundles WHERE trust_domain = $1",
+        };
+        let current = sqlx::query(select)
+            .bind(trust_domain.to_owned())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| decode(&r.try_get::<Vec<u8>, _>("data")?))
+            .transpose()?;
+        let existed = current.is_some();
+        let unchanged = current.clone();
+        let Some(next) = change(current)? else {
+            tx.rollback().await?;
+            return Ok(unchanged);
+        };
+        let sql = if existed {
+            "UPDATE bundles SET data = $2, updated_at = $3 WHERE trust_domain = $1"
+        } else {
+            "INSERT INTO bundles (trust_domain, data, updated_at) VALUES ($1, $2, $3)"
+        };
+        sqlx::query(sql)
+            .bind(trust_domain.to_owned())
+            .bind(next.encode_to_vec())
+            .bind(now_unix())
+            .execute(&mut *tx)
+            .await?;
+        notify(self, &mut tx, &ChangeEvent::Bundle(trust_domain.to_owned())).await?;
+        tx.commit().await?;
+        Ok(Some(next))
+    }
+
+    /// Deletes the bundle of a trust domain.
+    pub async fn delete_bundle(&self, trust_domain: &str) -> Result<(), DatastoreError> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("DELETE FROM bundles WHERE trust_domain = $1")
+            .bind(trust_domain.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(DatastoreError::NotFound("no such bundle".into()));
+        }
+        notify(self, &mut tx, &ChangeEvent::Bundle(trust_domain.to_owned())).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

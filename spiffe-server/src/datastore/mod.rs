@@ -1,0 +1,170 @@
+//! The datastore: one schema and one code path (sqlx's `Any` driver) for SQLite and PostgreSQL.
+//!
+//! SQLite is the embedded default (`<dataDir>/datastore.sqlite3`, WAL, busy timeout);
+//! PostgreSQL is for several servers sharing one database. Migrations run at open. Every write
+//! that other servers must see also sends a PostgreSQL notification in the same transaction, so
+//! their caches follow without reloading everything ([`Datastore::listen`]).
+
+mod bundles;
+mod entries;
+mod events;
+mod nodes;
+mod schema;
+
+pub use events::{ChangeEvent, EventStream};
+pub use nodes::AttestedNode;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use thiserror::Error;
+use tracing::info;
+
+/// Which database is behind the datastore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (embedded).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Why a datastore operation failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DatastoreError {
+    /// The database URL is not one this datastore understands.
+    #[error("datastore URL {url:?} is not supported (sqlite://PATH or postgres://...)")]
+    UnsupportedUrl {
+        /// The URL.
+        url: String,
+    },
+    /// The object exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The object does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A stored row that does not read back.
+    #[error("stored {what} is corrupt: {reason}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// The datastore.
+#[derive(Debug, Clone)]
+pub struct Datastore {
+    pool: AnyPool,
+    backend: Backend,
+    url: String,
+}
+
+/// The PostgreSQL notification channel of datastore changes.
+pub(crate) const CHANNEL: &str = "spiffe_datastore_events";
+
+impl Datastore {
+    /// Opens (creating if needed) the SQLite datastore at `path`.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, DatastoreError> {
+        Self::open(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    /// Opens the datastore at `url` (`sqlite://PATH[?mode=rwc]` or `postgres://...`) and applies
+    /// the migrations.
+    pub async fn open(url: &str) -> Result<Self, DatastoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(DatastoreError::UnsupportedUrl {
+                url: url.to_owned(),
+            });
+        };
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool_options = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL: readers never block the writer; NORMAL sync is durable against a
+                        // process crash (kill -9); the busy timeout waits for the other writer.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = pool_options.connect_with(options).await?;
+        let ds = Datastore {
+            pool,
+            backend,
+            url: url.to_owned(),
+        };
+        schema::migrate(&ds).await?;
+        info!(backend = ?backend, "datastore open");
+        Ok(ds)
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection pool.
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The URL it was opened with.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), DatastoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+pub(crate) fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Whether a database error is a unique-constraint violation.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.kind() == sqlx::error::ErrorKind::UniqueViolation
+                || db.message().contains("UNIQUE constraint failed")
+                || db.code().is_some_and(|c| c == "23505")
+        }
+        _ => false,
+    }
+}
