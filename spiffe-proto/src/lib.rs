@@ -8,8 +8,12 @@
 //!
 //! The `.proto` files are in the repository's `proto/` directory; see its README for the
 //! upstream revisions they are wire-compatible with.
-#![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+#![allow(unreachable_pub)]
 
+pub mod client;
+pub mod convert;
+
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/protos.rs"));
 }

@@ -39,7 +39,7 @@ impl Datastore {
 
     /// Creates a bundle; an existing one of the same trust domain is an error.
     pub async fn create_bundle(&self, bundle: &Bundle) -> Result<(), DatastoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let result =
             sqlx::query("INSERT INTO bundles (trust_domain, data, updated_at) VALUES ($1, $2, $3)")
                 .bind(bundle.trust_domain.clone())
@@ -78,7 +78,7 @@ impl Datastore {
     where
         F: FnOnce(Option<Bundle>) -> Result<Option<Bundle>, DatastoreError>,
     {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let select = match self.backend() {
             Backend::Postgres => "SELECT data FROM bundles WHERE trust_domain = $1 FOR UPDATE",
             Backend::Sqlite => "SELECT data FROM bundles WHERE trust_domain = $1",
@@ -113,7 +113,7 @@ impl Datastore {
 
     /// Deletes the bundle of a trust domain.
     pub async fn delete_bundle(&self, trust_domain: &str) -> Result<(), DatastoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM bundles WHERE trust_domain = $1")
             .bind(trust_domain.to_owned())
             .execute(&mut *tx)

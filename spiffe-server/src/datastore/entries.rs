@@ -76,7 +76,7 @@ impl Datastore {
     /// Stores a new entry (its ID and `created_at` must be set). An entry with the same ID, or
     /// with the same SPIFFE ID, parent and selector set, is refused as already existing.
     pub async fn create_entry(&self, entry: &Entry) -> Result<(), DatastoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let taken = sqlx::query("SELECT 1 AS one FROM registered_entries WHERE id = $1")
             .bind(&entry.id)
             .fetch_optional(&mut *tx)
@@ -111,7 +111,7 @@ impl Datastore {
 
     /// Replaces an entry (matched by ID) and bumps its revision; returns the stored entry.
     pub async fn update_entry(&self, entry: &Entry) -> Result<Entry, DatastoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row =
             sqlx::query("SELECT revision_number, created_at FROM registered_entries WHERE id = $1")
                 .bind(&entry.id)
@@ -148,7 +148,7 @@ impl Datastore {
 
     /// Deletes an entry; returns it.
     pub async fn delete_entry(&self, id: &str) -> Result<Entry, DatastoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let sql = format!("DELETE FROM registered_entries WHERE id = $1 RETURNING {COLUMNS}");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id)

@@ -103,9 +103,9 @@ impl Datastore {
                     if backend == Backend::Sqlite {
                         // WAL: readers never block the writer; NORMAL sync is durable against a
                         // process crash (kill -9); the busy timeout waits for the other writer.
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                     }
                     Ok(())
@@ -135,6 +135,18 @@ impl Datastore {
     /// The URL it was opened with.
     pub(crate) fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so a transaction that reads before writing waits for other writers instead
+    /// of failing when it upgrades its lock.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 
     /// Checks that the database answers.

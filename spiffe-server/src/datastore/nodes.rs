@@ -72,7 +72,7 @@ impl Datastore {
     /// Stores a newly admitted agent, replacing an earlier record of the same ID (an agent
     /// that attests again). A banned agent is never replaced.
     pub async fn put_node(&self, node: &AttestedNode) -> Result<(), DatastoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing =
             sqlx::query("SELECT banned, created_at FROM attested_nodes WHERE spiffe_id = $1")
                 .bind(node.spiffe_id.to_string())
@@ -128,7 +128,7 @@ impl Datastore {
         serial_number: &str,
         expires_at: i64,
     ) -> Result<(), DatastoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE attested_nodes SET serial_number = $2, expires_at = $3, new_serial_number = '', \
              new_expires_at = 0, updated_at = $4 WHERE spiffe_id = $1 AND banned = 0",
@@ -157,7 +157,7 @@ impl Datastore {
         new_serial: &str,
         new_expires_at: i64,
     ) -> Result<(), DatastoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE attested_nodes SET serial_number = $2, expires_at = $3, new_serial_number = $4, \
              new_expires_at = $5, updated_at = $6 WHERE spiffe_id = $1 AND banned = 0",
@@ -200,7 +200,7 @@ impl Datastore {
 
     /// Evicts an agent: its record is deleted, so it must attest again. Returns it.
     pub async fn delete_node(&self, id: &SpiffeId) -> Result<AttestedNode, DatastoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let sql = format!("DELETE FROM attested_nodes WHERE spiffe_id = $1 RETURNING {COLUMNS}");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id.to_string())
@@ -215,7 +215,7 @@ impl Datastore {
 
     /// Bans an agent: it keeps its record, loses its SVID serials, and cannot attest again.
     pub async fn ban_node(&self, id: &SpiffeId) -> Result<(), DatastoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE attested_nodes SET banned = 1, serial_number = '', new_serial_number = '', \
              updated_at = $2 WHERE spiffe_id = $1",
