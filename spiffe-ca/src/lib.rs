@@ -27,6 +27,7 @@ pub use authority::{AuthorityState, CaConfig, CertificateAuthority, RotationRepo
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CaError;
 pub use jwt::{JwtAuthority, JwtSvidParams};
+pub use keys::disk::write_atomic;
 pub use keys::{CaKeyType, DiskKeyManager, KeyManager, MemoryKeyManager, Signer, SoftSigner};
 pub use rotation::{AuthorityStatus, SlotId};
 pub use upstream::UpstreamCa;

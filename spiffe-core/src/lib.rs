@@ -34,5 +34,5 @@ pub use id::{IdError, SpiffeId, TrustDomain};
 pub use jwt::{JwtError, JwtSvid};
 pub use key::{KeyError, PrivateKey, PublicKey};
 pub use selector::{Selector, SelectorError};
-pub use source::{BundleSource, SourceError, SvidCell, SvidSource};
+pub use source::{BundleSetCell, BundleSource, SourceError, SvidCell, SvidSource};
 pub use x509::{X509Error, X509Svid, X509VerifyError};

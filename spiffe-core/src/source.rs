@@ -119,3 +119,47 @@ impl SvidSource for SvidCell {
         Ok(self.get())
     }
 }
+
+/// A [`BundleSource`] over a [`crate::BundleSet`] that can be swapped: every lookup sees the
+/// newest set (for an agent following its server's bundle, or a service reloading files).
+#[derive(Debug, Default)]
+pub struct BundleSetCell {
+    current: RwLock<Arc<crate::BundleSet>>,
+}
+
+impl BundleSetCell {
+    /// A cell holding `set`.
+    pub fn new(set: crate::BundleSet) -> Self {
+        BundleSetCell {
+            current: RwLock::new(Arc::new(set)),
+        }
+    }
+
+    /// Replaces the set; returns the previous one.
+    pub fn set(&self, set: crate::BundleSet) -> Arc<crate::BundleSet> {
+        let mut guard = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *guard, Arc::new(set))
+    }
+
+    /// Adds or replaces one bundle.
+    pub fn insert(&self, bundle: Bundle) {
+        let mut guard = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        let mut next = (**guard).clone();
+        next.insert(bundle);
+        *guard = Arc::new(next);
+    }
+
+    /// The current set.
+    pub fn get(&self) -> Arc<crate::BundleSet> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl BundleSource for BundleSetCell {
+    fn x509_bundle(&self, trust_domain: &TrustDomain) -> Option<Arc<X509Bundle>> {
+        self.get().x509_bundle(trust_domain)
+    }
+    fn jwt_bundle(&self, trust_domain: &TrustDomain) -> Option<Arc<JwtBundle>> {
+        self.get().jwt_bundle(trust_domain)
+    }
+}

@@ -329,3 +329,19 @@ mod props {
         }
     }
 }
+
+#[test]
+fn plain_jwks_keys_without_use_are_jwt_keys() {
+    let (mut jwk, key) = ec_jwk(Some("k1"));
+    jwk.as_object_mut().unwrap().remove("use");
+    let doc = json!({"keys": [jwk]}).to_string();
+    // Strict SPIFFE bundle parsing ignores a key without `use`...
+    assert!(
+        JwtBundle::parse_json(td("example.org"), doc.as_bytes())
+            .unwrap()
+            .is_empty()
+    );
+    // ...a plain JWK Set (FetchJWTBundles) takes it as a JWT key.
+    let b = JwtBundle::parse_jwks(td("example.org"), doc.as_bytes()).unwrap();
+    assert_eq!(b.find("k1"), Some(&key));
+}

@@ -92,9 +92,18 @@ impl RunningServer {
     /// Stops the endpoints and tasks and waits for them.
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
+        self.state.hub.shut_down();
+        for mut t in self.tasks.drain(..) {
+            // Give in-flight calls a moment, then cut them.
+            if tokio::time::timeout(Duration::from_secs(5), &mut t)
+                .await
+                .is_err()
+            {
+                t.abort();
+                let _ = t.await;
+            }
         }
+        let _ = std::fs::remove_file(&self.state.config.socket_path);
         self.state.ds.close().await;
     }
 

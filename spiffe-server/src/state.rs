@@ -16,11 +16,13 @@ use crate::datastore::{AttestedNode, ChangeEvent, Datastore, DatastoreError, now
 use crate::entry::Entry;
 use crate::index::{Index, Upsert};
 
-/// Wakes push streams: one counter per agent, one for bundles.
+/// Wakes push streams: one counter per agent, one for bundles, and the shutdown flag that
+/// ends them all (so a graceful shutdown is not held up by streams that never end).
 #[derive(Debug)]
 pub struct Hub {
     agents: Mutex<HashMap<SpiffeId, watch::Sender<u64>>>,
     bundles: watch::Sender<u64>,
+    shutdown: watch::Sender<bool>,
 }
 
 impl Default for Hub {
@@ -28,11 +30,22 @@ impl Default for Hub {
         Hub {
             agents: Mutex::new(HashMap::new()),
             bundles: watch::channel(0).0,
+            shutdown: watch::channel(false).0,
         }
     }
 }
 
 impl Hub {
+    /// A receiver that turns true when the server shuts down.
+    pub fn subscribe_shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Ends every push stream.
+    pub fn shut_down(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
     /// A receiver that changes whenever the agent's authorized entries may have changed.
     pub fn subscribe(&self, agent: &SpiffeId) -> watch::Receiver<u64> {
         let mut agents = self.agents.lock().unwrap_or_else(PoisonError::into_inner);

@@ -51,8 +51,10 @@ impl DiskKeyManager {
     }
 }
 
-/// Writes `contents` to `path` atomically with the given mode.
-pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), CaError> {
+/// Writes `contents` to `path` atomically with the given mode: a temporary file in the same
+/// directory, synced, then renamed over `path` (and the directory synced), so a crash leaves the
+/// old contents or the new ones, never a mix.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), CaError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()

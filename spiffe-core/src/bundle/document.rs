@@ -31,6 +31,9 @@ enum Mode {
     Strict,
     /// Entries are read as X509-SVID.md 6.2 says consumers read them.
     Lenient,
+    /// A plain RFC 7517 key set of JWT keys (the Workload API's JWT bundles): a key without
+    /// `use` is a JWT-SVID key.
+    PlainJwks,
 }
 
 impl Bundle {
@@ -86,6 +89,15 @@ impl Bundle {
         Self::from_jwk_set(trust_domain, set, mode)
     }
 
+    /// Parses a plain JWK Set of JWT-SVID keys, as the Workload API's `FetchJWTBundles` and
+    /// SPIRE send them: keys without `use` are JWT keys; other rules as [`Bundle::parse_json`].
+    pub(crate) fn parse_plain_jwks(
+        trust_domain: TrustDomain,
+        json: &[u8],
+    ) -> Result<Self, BundleError> {
+        Self::parse_mode(trust_domain, json, Mode::PlainJwks)
+    }
+
     pub(crate) fn from_jwk_set_strict(
         trust_domain: TrustDomain,
         set: JwkSet,
@@ -102,8 +114,11 @@ impl Bundle {
         let mut jwt = JwtBundle::new(trust_domain.clone());
         for (index, key) in set.keys.iter().enumerate() {
             match key.use_.as_deref() {
+                // A JWT key set carries no X.509 authorities worth reading.
+                Some(USE_X509) if mode == Mode::PlainJwks => {}
                 Some(USE_X509) => x509_entry(&mut x509, key, index, mode)?,
                 Some(USE_JWT) => jwt_entry(&mut jwt, key, index, mode)?,
+                None if mode == Mode::PlainJwks => jwt_entry(&mut jwt, key, index, Mode::Strict)?,
                 // Missing or unknown use: the whole JWK is ignored.
                 _ => {}
             }
@@ -263,13 +278,13 @@ fn x509_entry(
     }
     let x5c = key.x5c.as_deref().unwrap_or_default();
     let first = match (x5c, mode) {
-        ([], Mode::Lenient) => return Ok(()),
+        ([], Mode::Lenient | Mode::PlainJwks) => return Ok(()),
         ([], Mode::Strict) => {
             return Err(err(
                 "must hold exactly one \"x5c\" certificate, found none".into()
             ));
         }
-        ([first], _) | ([first, ..], Mode::Lenient) => first,
+        ([first], _) | ([first, ..], Mode::Lenient | Mode::PlainJwks) => first,
         (many, Mode::Strict) => {
             return Err(err(format!(
                 "must hold exactly one \"x5c\" certificate, found {}",
@@ -305,7 +320,7 @@ fn jwt_entry(
     let public = match jwk::key_of(key) {
         Ok(JwkKey::Known(k)) => k,
         Ok(JwkKey::UnknownType) => return Ok(()),
-        Ok(JwkKey::Absent) if mode == Mode::Lenient => return Ok(()),
+        Ok(JwkKey::Absent) if mode != Mode::Strict => return Ok(()),
         Ok(JwkKey::Absent) => return Err(err("has no \"kty\"".into())),
         Err(reason) => return Err(err(reason)),
     };

@@ -37,6 +37,14 @@ impl JwtBundle {
         Ok(super::Bundle::parse_json(trust_domain, json)?.jwt().clone())
     }
 
+    /// Parses a plain JWK Set (RFC 7517) of JWT-SVID keys, as the Workload API's
+    /// `FetchJWTBundles` carries them: keys without `use` count as `jwt-svid` keys.
+    pub fn parse_jwks(trust_domain: TrustDomain, json: &[u8]) -> Result<Self, BundleError> {
+        Ok(super::Bundle::parse_plain_jwks(trust_domain, json)?
+            .jwt()
+            .clone())
+    }
+
     /// Adds a key. A key ID that is present already is an error, as is an empty key ID.
     pub fn add_authority(
         &mut self,

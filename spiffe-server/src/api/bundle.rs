@@ -292,14 +292,43 @@ impl api::bundle_server::Bundle for BundleApi {
                         "the server's own bundle cannot be deleted",
                     ));
                 }
-                // RESTRICT (the default): refuse while entries federate with it.
-                let in_use = self
-                    .state
-                    .with_index(|ix| ix.entries().any(|e| e.federates_with.contains(&parsed)));
-                if in_use && req.mode == 0 {
-                    return Err(Status::failed_precondition(
-                        "cannot delete bundle; federated with one or more registration entries",
-                    ));
+                // RESTRICT (the default) refuses while entries federate with it; DELETE deletes
+                // those entries; DISSOCIATE removes the trust domain from them.
+                let users: Vec<crate::entry::Entry> = self.state.with_index(|ix| {
+                    ix.entries()
+                        .filter(|e| e.federates_with.contains(&parsed))
+                        .map(|e| (**e).clone())
+                        .collect()
+                });
+                match req.mode {
+                    _ if users.is_empty() => {}
+                    0 => {
+                        return Err(Status::failed_precondition(
+                            "cannot delete bundle; federated with one or more registration entries",
+                        ));
+                    }
+                    1 => {
+                        for e in &users {
+                            self.state
+                                .delete_entry(&e.id)
+                                .await
+                                .map_err(|e| Status::internal(e.to_string()))?;
+                        }
+                    }
+                    2 => {
+                        for mut e in users {
+                            e.federates_with.retain(|td| *td != parsed);
+                            self.state
+                                .update_entry(e)
+                                .await
+                                .map_err(|e| Status::internal(e.to_string()))?;
+                        }
+                    }
+                    other => {
+                        return Err(Status::invalid_argument(format!(
+                            "unsupported delete mode {other}"
+                        )));
+                    }
                 }
                 self.state
                     .ds

@@ -40,6 +40,7 @@ struct View {
     federated: BTreeMap<String, u64>,
     agent_rx: watch::Receiver<u64>,
     bundle_rx: watch::Receiver<u64>,
+    shutdown_rx: watch::Receiver<bool>,
     sequence: u64,
     done: bool,
 }
@@ -148,6 +149,7 @@ impl api::sync_server::Sync for SyncApi {
         let view = View {
             agent_rx: self.state.hub.subscribe(&agent),
             bundle_rx: self.state.hub.subscribe_bundles(),
+            shutdown_rx: self.state.hub.subscribe_shutdown(),
             state: Arc::clone(&self.state),
             agent,
             sent: known.into_iter().collect(),
@@ -173,9 +175,14 @@ impl api::sync_server::Sync for SyncApi {
                     Ok(None) => {}
                 }
                 // Mark what was seen before waiting, so a change during the diff is not lost.
-                tokio::select! {
-                    r = view.agent_rx.changed() => if r.is_err() { return None; },
-                    r = view.bundle_rx.changed() => if r.is_err() { return None; },
+                let stop = tokio::select! {
+                    r = view.agent_rx.changed() => r.is_err(),
+                    r = view.bundle_rx.changed() => r.is_err(),
+                    _ = view.shutdown_rx.wait_for(|s| *s) => true,
+                };
+                if stop {
+                    view.done = true;
+                    return Some((Err(Status::unavailable("server shutting down")), view));
                 }
             }
         });

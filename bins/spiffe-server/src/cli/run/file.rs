@@ -1,0 +1,286 @@
+//! The TOML configuration file. Keys mirror SPIRE's `server.conf`: they may sit at the top
+//! level or in a `[server]` table (SPIRE's `server { ... }` block), with `[health_checks]`,
+//! `[ca_subject]` and `[upstream_authority]` tables. Durations are Go strings ("24h", "1h30m")
+//! or whole seconds.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use serde::Deserialize;
+
+use crate::cli::duration;
+
+/// A duration in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum DurationValue {
+    /// `"24h"`.
+    Text(String),
+    /// Seconds.
+    Seconds(u64),
+}
+
+impl DurationValue {
+    /// The duration, or an error naming `key`.
+    pub(crate) fn get(&self, key: &str) -> Result<Duration> {
+        match self {
+            DurationValue::Seconds(s) => Ok(Duration::from_secs(*s)),
+            DurationValue::Text(t) => duration::parse(t).map_err(|e| anyhow!("{key}: {e}")),
+        }
+    }
+}
+
+/// One string or several.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Strings {
+    /// `"US"`.
+    One(String),
+    /// `["US"]`.
+    Many(Vec<String>),
+}
+
+impl Strings {
+    /// As a list, without empty strings.
+    pub(crate) fn list(&self) -> Vec<String> {
+        match self {
+            Strings::One(s) => vec![s.clone()],
+            Strings::Many(v) => v.clone(),
+        }
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect()
+    }
+}
+
+/// `ca_subject`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CaSubjectFile {
+    /// C.
+    pub(crate) country: Option<Strings>,
+    /// O.
+    pub(crate) organization: Option<Strings>,
+    /// CN.
+    pub(crate) common_name: Option<String>,
+}
+
+/// `upstream_authority` (SPIRE's `disk` plugin settings).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpstreamFile {
+    /// The upstream CA certificate (and the chain above it).
+    pub(crate) cert_file_path: PathBuf,
+    /// Its private key.
+    pub(crate) key_file_path: PathBuf,
+    /// The upstream roots, if not the last certificate of `cert_file_path`.
+    pub(crate) bundle_file_path: Option<PathBuf>,
+}
+
+/// `health_checks`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HealthFile {
+    /// Serve `/live` and `/ready`.
+    pub(crate) listener_enabled: Option<bool>,
+    /// Address (default `localhost`).
+    pub(crate) bind_address: Option<String>,
+    /// Port (default 80).
+    pub(crate) bind_port: Option<u16>,
+    /// SPIRE's path settings, accepted; the paths are `/live` and `/ready`.
+    pub(crate) live_path: Option<String>,
+    /// See `live_path`.
+    pub(crate) ready_path: Option<String>,
+}
+
+/// Every setting; unset ones are `None`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    /// The trust domain.
+    pub(crate) trust_domain: Option<String>,
+    /// Data directory.
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Datastore: a SQLite path or URL, or `postgres://...`.
+    pub(crate) datastore: Option<String>,
+    /// Agent API address.
+    pub(crate) bind_address: Option<String>,
+    /// Agent API port.
+    pub(crate) bind_port: Option<u16>,
+    /// Admin socket.
+    pub(crate) socket_path: Option<PathBuf>,
+    /// debug, info, warn, error.
+    pub(crate) log_level: Option<String>,
+    /// text or json.
+    pub(crate) log_format: Option<String>,
+    /// CA lifetime.
+    pub(crate) ca_ttl: Option<DurationValue>,
+    /// Default X509-SVID TTL.
+    pub(crate) default_x509_svid_ttl: Option<DurationValue>,
+    /// Default JWT-SVID TTL.
+    pub(crate) default_jwt_svid_ttl: Option<DurationValue>,
+    /// Agent SVID TTL.
+    pub(crate) agent_ttl: Option<DurationValue>,
+    /// CA key type.
+    pub(crate) ca_key_type: Option<String>,
+    /// JWT key type.
+    pub(crate) jwt_key_type: Option<String>,
+    /// `iss` of JWT-SVIDs.
+    pub(crate) jwt_issuer: Option<String>,
+    /// CA subject.
+    pub(crate) ca_subject: Option<CaSubjectFile>,
+    /// Upstream CA on disk.
+    pub(crate) upstream_authority: Option<UpstreamFile>,
+    /// HTTP health endpoints.
+    pub(crate) health_checks: Option<HealthFile>,
+    /// SPIRE's `server { ... }` block.
+    pub(crate) server: Option<Box<FileConfig>>,
+}
+
+macro_rules! overlay {
+    ($base:ident, $top:ident; $($field:ident),*) => {
+        $( if $top.$field.is_some() { $base.$field = $top.$field; } )*
+    };
+}
+
+impl FileConfig {
+    /// `top`'s set values over `self`'s.
+    pub(crate) fn overlay(mut self, top: FileConfig) -> FileConfig {
+        overlay!(self, top; trust_domain, data_dir, datastore, bind_address, bind_port,
+            socket_path, log_level, log_format, ca_ttl, default_x509_svid_ttl,
+            default_jwt_svid_ttl, agent_ttl, ca_key_type, jwt_key_type, jwt_issuer, ca_subject,
+            upstream_authority, health_checks);
+        self
+    }
+
+    /// The `[server]` table merged into the top level.
+    fn flatten(mut self) -> FileConfig {
+        match self.server.take() {
+            Some(server) => self.overlay(server.flatten()),
+            None => self,
+        }
+    }
+}
+
+/// Go's `os.ExpandEnv`: `$VAR` and `${VAR}` replaced by the variable's value (empty if unset).
+pub(crate) fn expand_env(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
+            match braced.find('}') {
+                Some(end) => (&braced[..end], end + 2),
+                None => ("", 0),
+            }
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..end], end)
+        };
+        if consumed == 0 {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        out.push_str(&std::env::var(name).unwrap_or_default());
+        rest = &after[consumed..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Parses the file's text.
+pub(crate) fn parse(text: &str) -> Result<FileConfig> {
+    let config: FileConfig = toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: ")
+        });
+        anyhow!("{}{}", at.unwrap_or_default(), e.message().trim())
+    })?;
+    Ok(config.flatten())
+}
+
+/// Reads and parses the file at `path`.
+pub(crate) fn load(path: &Path, expand: bool) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("could not read config file {}", path.display()))?;
+    let text = if expand { expand_env(&text) } else { text };
+    parse(&text).with_context(|| format!("config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spire_names_top_level_or_server_table() {
+        let c = parse(
+            r#"
+            trust_domain = "a.org"
+            ca_ttl = "24h"
+            [server]
+            trust_domain = "b.org"
+            default_x509_svid_ttl = 600
+            [health_checks]
+            listener_enabled = true
+            bind_port = 8080
+            [ca_subject]
+            country = ["DE"]
+            organization = "Acme"
+            "#,
+        )
+        .ok()
+        .unwrap_or_default();
+        assert_eq!(c.trust_domain.as_deref(), Some("b.org"));
+        assert_eq!(
+            c.ca_ttl.as_ref().and_then(|d| d.get("ca_ttl").ok()),
+            Some(Duration::from_secs(86_400))
+        );
+        assert_eq!(
+            c.default_x509_svid_ttl
+                .as_ref()
+                .and_then(|d| d.get("x").ok()),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(c.health_checks.and_then(|h| h.bind_port), Some(8080));
+        let subject = c.ca_subject.unwrap_or_default();
+        assert_eq!(
+            subject.country.map(|s| s.list()),
+            Some(vec!["DE".to_owned()])
+        );
+        assert_eq!(
+            subject.organization.map(|s| s.list()),
+            Some(vec!["Acme".to_owned()])
+        );
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        let e = parse("trust_domian = \"x\"")
+            .err()
+            .map(|e| format!("{e:#}"));
+        let e = e.unwrap_or_default();
+        assert!(
+            e.starts_with("line 1, column 1: unknown field `trust_domian`"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn env_expansion() {
+        // PATH is set in any test environment.
+        let path = std::env::var("PATH").unwrap_or_default();
+        assert_eq!(
+            expand_env("a=${PATH}/$PATH $ x"),
+            format!("a={path}/{path} $ x")
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! `run`: the server, from flags alone or a TOML file (flags win), until SIGTERM or SIGINT.
+
+mod file;
+mod logging;
+mod resolve;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{ArgAction, Args};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use self::file::FileConfig;
+use crate::cli::flags::go_bool;
+
+/// Flags of `run`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RunArgs {
+    /// Path to a TOML configuration file (keys as in SPIRE's server.conf)
+    #[arg(long = "config", value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// The trust domain this server is the authority of
+    #[arg(long = "trustDomain", alias = "trust-domain", value_name = "TD")]
+    trust_domain: Option<String>,
+    /// Directory for the datastore (SQLite), CA keys and journal
+    #[arg(long = "dataDir", alias = "data-dir", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Datastore: a SQLite file or URL [default: DATA_DIR/datastore.sqlite3], or
+    /// postgres://user@host/db
+    #[arg(long = "datastore", value_name = "URL")]
+    datastore: Option<String>,
+    /// IP address or host name the agent API listens on [default: 0.0.0.0]
+    #[arg(long = "bindAddress", alias = "bind-address", value_name = "ADDR")]
+    bind_address: Option<String>,
+    /// Port of the agent API (0: any free port) [default: 8081]
+    #[arg(long = "serverPort", alias = "server-port", value_name = "PORT")]
+    server_port: Option<u16>,
+    /// Path of the admin API socket [default: /tmp/spiffe-server/private/api.sock]
+    #[arg(long = "socketPath", alias = "socket-path", value_name = "PATH")]
+    socket_path: Option<PathBuf>,
+    /// debug, info, warn or error [default: info]
+    #[arg(long = "logLevel", alias = "log-level", value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// text or json [default: text]
+    #[arg(long = "logFormat", alias = "log-format", value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// Expand $VAR and ${VAR} in the configuration file
+    #[arg(long = "expandEnv", alias = "expand-env", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", default_value = "false", value_parser = go_bool,
+          action = ArgAction::Set)]
+    expand_env: bool,
+}
+
+impl RunArgs {
+    /// The flags as settings, to lay over the file's.
+    fn as_settings(&self) -> FileConfig {
+        FileConfig {
+            trust_domain: self.trust_domain.clone(),
+            data_dir: self.data_dir.clone(),
+            datastore: self.datastore.clone(),
+            bind_address: self.bind_address.clone(),
+            bind_port: self.server_port,
+            socket_path: self.socket_path.clone(),
+            log_level: self.log_level.clone(),
+            log_format: self.log_format.clone(),
+            ..FileConfig::default()
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal(
+    mut term: tokio::signal::unix::Signal,
+    mut int: tokio::signal::unix::Signal,
+) {
+    tokio::select! {
+        _ = term.recv() => info!(signal = "SIGTERM", "shutting down"),
+        _ = int.recv() => info!(signal = "SIGINT", "shutting down"),
+    }
+}
+
+/// Runs the server until a signal stops it.
+pub(crate) async fn run(a: RunArgs) -> Result<()> {
+    let from_file = match &a.config {
+        Some(path) => file::load(path, a.expand_env)?,
+        None => FileConfig::default(),
+    };
+    let (config, log) = resolve::resolve(from_file.overlay(a.as_settings()))?;
+    log.init()?;
+    for w in resolve::ttl_warnings(&config) {
+        warn!("{w}");
+    }
+    let term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    info!(
+        trust_domain = %config.trust_domain,
+        data_dir = %config.data_dir.display(),
+        "starting server"
+    );
+    spiffe_server::run(config, shutdown_signal(term, int)).await?;
+    info!("server stopped");
+    Ok(())
+}

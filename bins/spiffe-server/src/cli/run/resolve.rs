@@ -1,0 +1,224 @@
+//! From settings (defaults, then the file, then flags) to the server's configuration.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use spiffe_ca::{CaKeyType, CaSubject};
+use spiffe_core::TrustDomain;
+use spiffe_server::ServerConfig;
+use spiffe_server::config::{DEFAULT_SOCKET_PATH, UpstreamConfig};
+
+use super::file::{DurationValue, FileConfig};
+use super::logging::LogSettings;
+
+/// SPIRE's default agent API address and port.
+const DEFAULT_BIND_ADDRESS: &str = "0.0.0.0";
+const DEFAULT_BIND_PORT: u16 = 8081;
+/// SPIRE's default health listener.
+const DEFAULT_HEALTH_ADDRESS: &str = "localhost";
+const DEFAULT_HEALTH_PORT: u16 = 80;
+
+/// The datastore URL: `postgres://...` and `sqlite:...` as given; anything else is the path of
+/// a SQLite file.
+pub(crate) fn datastore_url(value: &str) -> String {
+    if value.starts_with("postgres://")
+        || value.starts_with("postgresql://")
+        || value.starts_with("sqlite:")
+    {
+        value.to_owned()
+    } else {
+        format!("sqlite://{value}?mode=rwc")
+    }
+}
+
+fn socket_addr(key: &str, host: &str, port: u16) -> Result<SocketAddr> {
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| anyhow!("invalid {key} {host:?}: {e}"))?
+        .next()
+        .ok_or_else(|| anyhow!("invalid {key} {host:?}: it resolves to no address"))
+}
+
+fn key_type(key: &str, value: &str) -> Result<CaKeyType> {
+    value.parse().map_err(|_| {
+        anyhow!(
+            "{key}: key type {value:?} is unknown; must be one of [rsa-2048, rsa-4096, ec-p256, ec-p384]"
+        )
+    })
+}
+
+fn duration(key: &str, value: Option<&DurationValue>) -> Result<Option<Duration>> {
+    value.map(|v| v.get(key)).transpose()
+}
+
+/// The server configuration and the log settings.
+pub(crate) fn resolve(c: FileConfig) -> Result<(ServerConfig, LogSettings)> {
+    let log = LogSettings::parse(c.log_level.as_deref(), c.log_format.as_deref())?;
+    let td = match c.trust_domain.as_deref() {
+        None | Some("") => bail!(
+            "trust_domain must be configured (-trustDomain, or trust_domain in the config file)"
+        ),
+        Some(s) => TrustDomain::parse_normalized(s)
+            .map_err(|e| anyhow!("invalid trust_domain {s:?}: {e}"))?,
+    };
+    let data_dir = match &c.data_dir {
+        Some(d) if !d.as_os_str().is_empty() => d.clone(),
+        _ => bail!("data_dir must be configured (-dataDir, or data_dir in the config file)"),
+    };
+    let mut config = ServerConfig::new(td, data_dir);
+    config.datastore = c
+        .datastore
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .map(datastore_url);
+    config.bind_address = socket_addr(
+        "bind_address",
+        c.bind_address.as_deref().unwrap_or(DEFAULT_BIND_ADDRESS),
+        c.bind_port.unwrap_or(DEFAULT_BIND_PORT),
+    )?;
+    config.socket_path = c
+        .socket_path
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SOCKET_PATH.into());
+    if let Some(h) = &c.health_checks {
+        for (key, value, served) in [
+            ("live_path", &h.live_path, "/live"),
+            ("ready_path", &h.ready_path, "/ready"),
+        ] {
+            if value.as_deref().is_some_and(|p| p != served) {
+                bail!("health_checks.{key}: only {served} is served");
+            }
+        }
+    }
+    if let Some(h) = &c.health_checks
+        && h.listener_enabled == Some(true)
+    {
+        config.health_address = Some(socket_addr(
+            "health_checks.bind_address",
+            h.bind_address.as_deref().unwrap_or(DEFAULT_HEALTH_ADDRESS),
+            h.bind_port.unwrap_or(DEFAULT_HEALTH_PORT),
+        )?);
+    }
+    if let Some(d) = duration("ca_ttl", c.ca_ttl.as_ref())? {
+        config.ca_ttl = d;
+    }
+    if let Some(d) = duration("default_x509_svid_ttl", c.default_x509_svid_ttl.as_ref())? {
+        config.default_x509_svid_ttl = d;
+    }
+    if let Some(d) = duration("default_jwt_svid_ttl", c.default_jwt_svid_ttl.as_ref())? {
+        config.default_jwt_svid_ttl = d;
+    }
+    config.agent_ttl = duration("agent_ttl", c.agent_ttl.as_ref())?;
+    for (key, d) in [
+        ("ca_ttl", config.ca_ttl),
+        ("default_x509_svid_ttl", config.default_x509_svid_ttl),
+        ("default_jwt_svid_ttl", config.default_jwt_svid_ttl),
+    ] {
+        if d.is_zero() {
+            bail!("{key} must be greater than zero");
+        }
+    }
+    // As in SPIRE, the CA key type also sets the JWT key type unless that is given.
+    if let Some(k) = c.ca_key_type.as_deref() {
+        config.ca_key_type = key_type("ca_key_type", k)?;
+        config.jwt_algorithm = config.ca_key_type.default_jwt_algorithm();
+    }
+    if let Some(k) = c.jwt_key_type.as_deref() {
+        config.jwt_algorithm = key_type("jwt_key_type", k)?.default_jwt_algorithm();
+    }
+    config.jwt_issuer = c.jwt_issuer.clone().filter(|s| !s.is_empty());
+    if let Some(s) = &c.ca_subject {
+        let defaults = CaSubject::default();
+        let country = s.country.as_ref().map(|v| v.list()).unwrap_or_default();
+        let organization = s
+            .organization
+            .as_ref()
+            .map(|v| v.list())
+            .unwrap_or_default();
+        let common_name = s.common_name.clone().filter(|n| !n.is_empty());
+        // An empty subject falls back to the default, as in SPIRE.
+        if !(country.is_empty() && organization.is_empty() && common_name.is_none()) {
+            config.ca_subject = CaSubject {
+                country,
+                organization,
+                common_name,
+            };
+        } else {
+            config.ca_subject = defaults;
+        }
+    }
+    if let Some(u) = &c.upstream_authority {
+        config.upstream = Some(UpstreamConfig {
+            cert_path: u.cert_file_path.clone(),
+            key_path: u.key_file_path.clone(),
+            bundle_path: u.bundle_file_path.clone(),
+        });
+    }
+    Ok((config, log))
+}
+
+/// SPIRE's warning: an SVID TTL above a sixth of the CA TTL (at most 7 days) means SVIDs get
+/// cut short when the CA rotates.
+pub(crate) fn ttl_warnings(config: &ServerConfig) -> Vec<String> {
+    let max = (config.ca_ttl / 6).min(Duration::from_secs(7 * 24 * 3600));
+    [
+        ("default_x509_svid_ttl", config.default_x509_svid_ttl),
+        ("agent_ttl", config.agent_svid_ttl()),
+    ]
+    .into_iter()
+    .filter(|(_, d)| *d > max)
+    .map(|(key, d)| {
+        format!(
+            "{key} ({}s) is longer than a sixth of ca_ttl ({}s): SVIDs will be cut short at CA rotation",
+            d.as_secs(),
+            max.as_secs()
+        )
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> FileConfig {
+        FileConfig {
+            trust_domain: Some("Example.org".into()),
+            data_dir: Some("/tmp/x".into()),
+            ..FileConfig::default()
+        }
+    }
+
+    #[test]
+    fn defaults_like_spire() {
+        let c = resolve(base()).map(|(c, _)| c).map_err(|e| e.to_string());
+        let c = c.as_ref();
+        assert_eq!(c.map(|c| c.trust_domain.name()), Ok("example.org"));
+        assert_eq!(c.map(|c| c.bind_address.port()), Ok(8081));
+        assert_eq!(c.map(|c| c.ca_ttl), Ok(Duration::from_secs(86_400)));
+        assert_eq!(c.map(|c| c.health_address), Ok(None));
+        assert_eq!(c.map(|c| c.datastore.clone()), Ok(None));
+    }
+
+    #[test]
+    fn required_and_invalid() {
+        let msg = |c: FileConfig| resolve(c).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg(FileConfig::default()).starts_with("trust_domain must be configured"));
+        let mut c = base();
+        c.data_dir = None;
+        assert!(msg(c).starts_with("data_dir must be configured"));
+        let mut c = base();
+        c.ca_key_type = Some("ec-p521".into());
+        assert_eq!(
+            msg(c),
+            "ca_key_type: key type \"ec-p521\" is unknown; must be one of [rsa-2048, rsa-4096, ec-p256, ec-p384]"
+        );
+    }
+
+    #[test]
+    fn datastore_urls() {
+        assert_eq!(datastore_url("/d/ds.db"), "sqlite:///d/ds.db?mode=rwc");
+        assert_eq!(datastore_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,310 @@
+//! The Workload API provider: attests callers (kernel peer credentials, `/proc`, the workload
+//! attestors, PID re-checked afterwards), matches their selectors against the cached entries,
+//! and keeps one state channel per distinct selector set current as SVIDs rotate, entries change
+//! and bundles roll over.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use spiffe_attest::{WorkloadAttestor, attest_process};
+use spiffe_core::{JwtSvid, Selector, SpiffeId};
+use spiffe_proto::spire::api::server::svid::v1 as svid_api;
+use spiffe_proto::spire::api::server::svid::v1::svid_client::SvidClient;
+use spiffe_workload::server::{CallerInfo, IdentityProvider, ProviderError, WorkloadState};
+use tokio::sync::watch;
+use tracing::{debug, info};
+
+use crate::cache::{AgentEntry, CacheState};
+use crate::manager::{Manager, now_unix};
+
+/// What one group of callers (one selector set) holds.
+struct Group {
+    tx: watch::Sender<Arc<WorkloadState>>,
+    entries: Vec<String>,
+}
+
+/// The agent's [`IdentityProvider`].
+pub(crate) struct AgentProvider {
+    manager: Arc<Manager>,
+    attestors: Vec<Arc<dyn WorkloadAttestor>>,
+    groups: Mutex<HashMap<Vec<Selector>, Group>>,
+    jwt_cache: Mutex<HashMap<(String, Vec<String>), JwtSvid>>,
+}
+
+impl std::fmt::Debug for AgentProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentProvider").finish_non_exhaustive()
+    }
+}
+
+/// The entries a selector set matches, in a stable order (SPIFFE ID, then entry ID; the first
+/// is the default identity).
+fn matching(state: &CacheState, selectors: &[Selector]) -> Vec<Arc<AgentEntry>> {
+    let mut out: Vec<Arc<AgentEntry>> = state
+        .entries
+        .values()
+        .filter(|e| e.matches(selectors))
+        .cloned()
+        .collect();
+    out.sort_by(|a, b| a.spiffe_id.cmp(&b.spiffe_id).then_with(|| a.id.cmp(&b.id)));
+    out
+}
+
+/// The workload state of a selector set.
+fn state_for(state: &CacheState, selectors: &[Selector], now: i64) -> (WorkloadState, Vec<String>) {
+    let entries = matching(state, selectors);
+    let mut out = WorkloadState::empty();
+    let mut federates = BTreeMap::new();
+    for e in &entries {
+        if let Some(c) = state.svids.get(&e.id)
+            && c.svid.expires_at_unix() > now
+        {
+            out.svids.push(Arc::clone(&c.svid));
+        }
+        for td in &e.federates_with {
+            federates.insert(td.clone(), ());
+        }
+    }
+    if let Some(b) = &state.bundle {
+        out.bundle = Some(b.x509_shared());
+        out.jwt_bundles
+            .insert(b.trust_domain().clone(), b.jwt_shared());
+    }
+    for td in federates.keys() {
+        if let Some(b) = state.federated.get(td) {
+            out.federated_bundles.insert(td.clone(), b.x509_shared());
+            out.jwt_bundles.insert(td.clone(), b.jwt_shared());
+        }
+    }
+    (out, entries.into_iter().map(|e| e.id.clone()).collect())
+}
+
+/// Whether two states hold the same things (SVIDs and bundles are shared `Arc`s, so identity is
+/// enough).
+fn same(a: &WorkloadState, b: &WorkloadState) -> bool {
+    fn same_list<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y))
+    }
+    fn same_map<K: Ord, T>(a: &BTreeMap<K, Arc<T>>, b: &BTreeMap<K, Arc<T>>) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|((k1, v1), (k2, v2))| k1 == k2 && Arc::ptr_eq(v1, v2))
+    }
+    same_list(&a.svids, &b.svids)
+        && match (&a.bundle, &b.bundle) {
+            (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+            (None, None) => true,
+            _ => false,
+        }
+        && same_map(&a.federated_bundles, &b.federated_bundles)
+        && same_map(&a.jwt_bundles, &b.jwt_bundles)
+}
+
+impl AgentProvider {
+    /// A provider over the agent's manager, with these workload attestors.
+    pub(crate) fn new(
+        manager: Arc<Manager>,
+        attestors: Vec<Arc<dyn WorkloadAttestor>>,
+    ) -> Arc<Self> {
+        Arc::new(AgentProvider {
+            manager,
+            attestors,
+            groups: Mutex::new(HashMap::new()),
+            jwt_cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    async fn selectors(&self, caller: CallerInfo) -> Result<Vec<Selector>, ProviderError> {
+        let attestation = attest_process(caller.pid, &self.attestors)
+            .await
+            .map_err(|e| ProviderError::AttestationFailed {
+                caller,
+                reason: e.to_string(),
+            })?;
+        debug!(
+            pid = caller.pid,
+            selectors = attestation.selectors.len(),
+            "workload attested"
+        );
+        Ok(attestation.selectors)
+    }
+
+    /// Recomputes every group's state after the cache changed; drops groups nobody watches;
+    /// tells the cache which entries are watched.
+    pub(crate) fn refresh(&self) {
+        let now = now_unix();
+        let cache = &self.manager.cache;
+        let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        groups.retain(|_, g| g.tx.receiver_count() > 0);
+        let mut watched = std::collections::HashSet::new();
+        cache.read(|state| {
+            for (selectors, g) in groups.iter_mut() {
+                let (next, entries) = state_for(state, selectors, now);
+                g.entries = entries;
+                watched.extend(g.entries.iter().cloned());
+                g.tx.send_if_modified(|cur| {
+                    if same(cur, &next) {
+                        false
+                    } else {
+                        *cur = Arc::new(next);
+                        true
+                    }
+                });
+            }
+        });
+        drop(groups);
+        let new_watched = cache.update(|s| {
+            let missing = watched.iter().any(|id| !s.svids.contains_key(id));
+            let ids: Vec<String> = watched.iter().cloned().collect();
+            s.watched = watched;
+            s.touch(ids.iter());
+            (missing, false)
+        });
+        if new_watched {
+            self.manager.mint_now.notify_one();
+        }
+    }
+
+    /// Follows the cache: every change reaches the groups.
+    pub(crate) async fn refresh_loop(self: Arc<Self>) {
+        let mut rx = self.manager.cache.subscribe();
+        loop {
+            self.refresh();
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl IdentityProvider for AgentProvider {
+    fn subscribe(
+        &self,
+        caller: CallerInfo,
+    ) -> BoxFuture<'_, Result<watch::Receiver<Arc<WorkloadState>>, ProviderError>> {
+        Box::pin(async move {
+            let selectors = self.selectors(caller).await?;
+            let now = now_unix();
+            let (rx, pending) = {
+                let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(g) = groups.get(&selectors) {
+                    (g.tx.subscribe(), false)
+                } else {
+                    let (state, entries) =
+                        self.manager.cache.read(|s| state_for(s, &selectors, now));
+                    let pending = !entries.is_empty() && state.svids.len() < entries.len();
+                    let (tx, rx) = watch::channel(Arc::new(state));
+                    groups.insert(selectors.clone(), Group { tx, entries });
+                    (rx, pending)
+                }
+            };
+            if pending {
+                // Entries match but their SVIDs are not minted yet (beyond the prefetch bound):
+                // mint them now and give the caller a moment to get them.
+                self.refresh();
+                let mut wait = rx.clone();
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    wait.wait_for(|s| s.has_identity()),
+                )
+                .await;
+            }
+            if !rx.borrow().has_identity() {
+                return Err(ProviderError::NoIdentity { caller });
+            }
+            Ok(rx)
+        })
+    }
+
+    fn fetch_jwt_svids(
+        &self,
+        caller: CallerInfo,
+        audience: Vec<String>,
+        spiffe_id: Option<SpiffeId>,
+    ) -> BoxFuture<'_, Result<Vec<JwtSvid>, ProviderError>> {
+        Box::pin(async move {
+            let selectors = self.selectors(caller).await?;
+            let entries = self.manager.cache.read(|s| matching(s, &selectors));
+            if entries.is_empty() {
+                return Err(ProviderError::NoIdentity { caller });
+            }
+            let chosen: Vec<Arc<AgentEntry>> = match &spiffe_id {
+                Some(id) => {
+                    let list: Vec<_> = entries.into_iter().filter(|e| &e.spiffe_id == id).collect();
+                    if list.is_empty() {
+                        return Err(ProviderError::NotEntitled {
+                            caller,
+                            spiffe_id: id.clone(),
+                        });
+                    }
+                    list
+                }
+                None => entries,
+            };
+            let mut audience = audience;
+            audience.sort();
+            audience.dedup();
+            let mut out = Vec::with_capacity(chosen.len());
+            for e in chosen {
+                out.push(self.jwt_for(&e, &audience).await?);
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl AgentProvider {
+    /// A JWT-SVID for an entry and audience, from the cache until half its life has passed.
+    async fn jwt_for(
+        &self,
+        entry: &AgentEntry,
+        audience: &[String],
+    ) -> Result<JwtSvid, ProviderError> {
+        let key = (entry.id.clone(), audience.to_vec());
+        let now = now_unix();
+        if let Some(cached) = self
+            .jwt_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned()
+        {
+            let issued = cached.issued_at_unix().unwrap_or(now);
+            if now < issued + (cached.expiry_unix() - issued) / 2 {
+                return Ok(cached);
+            }
+        }
+        let response = SvidClient::new(self.manager.node.channel())
+            .new_jwtsvid(svid_api::NewJwtsvidRequest {
+                entry_id: entry.id.clone(),
+                audience: audience.to_vec(),
+            })
+            .await
+            .map_err(|s| ProviderError::Unavailable {
+                reason: format!("could not fetch JWT-SVID: {}", s.message()),
+            })?
+            .into_inner();
+        let token = response
+            .svid
+            .map(|s| s.token)
+            .ok_or_else(|| ProviderError::Internal {
+                reason: "server answered without a JWT-SVID".into(),
+            })?;
+        let svid = JwtSvid::parse_insecure(&token)
+            .map_err(|e| ProviderError::Internal {
+                reason: format!("server's JWT-SVID does not parse: {e}"),
+            })?
+            .with_hint(entry.hint.clone());
+        let mut cache = self
+            .jwt_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache.retain(|_, v| v.expiry_unix() > now);
+        cache.insert(key, svid.clone());
+        info!(spiffe_id = %entry.spiffe_id, "JWT-SVID fetched");
+        Ok(svid)
+    }
+}

@@ -1,0 +1,187 @@
+//! What the agent keeps on disk so a restart needs no new join token: its SVID chain, its key
+//! (mode 0600), the last trust bundle, and whether it may attest again.
+
+use std::path::{Path, PathBuf};
+
+use rustls_pki_types::CertificateDer;
+use serde::{Deserialize, Serialize};
+use spiffe_core::{PrivateKey, TrustDomain, X509Bundle, X509Svid};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+/// Why stored state could not be read or written.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored file does not parse.
+    #[error("{}: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The agent's persisted identity.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The agent SVID and key.
+    pub svid: X509Svid,
+    /// The last trust bundle received.
+    pub bundle: X509Bundle,
+    /// Whether the agent may attest again when evicted.
+    pub reattestable: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    reattestable: bool,
+}
+
+/// The files under the data directory.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    dir: PathBuf,
+}
+
+impl Storage {
+    /// Storage in `dir` (created with mode 0700 when written).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Storage { dir: dir.into() }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn read(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
+        match std::fs::read(path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StorageError::Io {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    fn write(&self, name: &str, contents: &[u8], mode: u32) -> Result<(), StorageError> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&self.dir).map_err(|source| StorageError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let _ = std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700));
+        let path = self.path(name);
+        spiffe_ca::write_atomic(&path, contents, mode).map_err(|e| StorageError::Corrupt {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    /// The stored identity, if complete.
+    pub fn load(&self, td: &TrustDomain) -> Result<Option<Stored>, StorageError> {
+        let (svid_path, key_path, bundle_path, meta_path) = (
+            self.path("agent-svid.pem"),
+            self.path("agent-key.pem"),
+            self.path("bundle.pem"),
+            self.path("agent-data.json"),
+        );
+        let (Some(chain), Some(key), Some(bundle)) = (
+            Self::read(&svid_path)?,
+            Self::read(&key_path)?.map(Zeroizing::new),
+            Self::read(&bundle_path)?,
+        ) else {
+            return Ok(None);
+        };
+        let svid = X509Svid::parse_pem(&chain, &key).map_err(|e| StorageError::Corrupt {
+            path: svid_path,
+            reason: e.to_string(),
+        })?;
+        let bundle =
+            X509Bundle::parse_pem(td.clone(), &bundle).map_err(|e| StorageError::Corrupt {
+                path: bundle_path,
+                reason: e.to_string(),
+            })?;
+        let reattestable = match Self::read(&meta_path)? {
+            Some(raw) => {
+                serde_json::from_slice::<Meta>(&raw)
+                    .map_err(|e| StorageError::Corrupt {
+                        path: meta_path,
+                        reason: e.to_string(),
+                    })?
+                    .reattestable
+            }
+            None => false,
+        };
+        Ok(Some(Stored {
+            svid,
+            bundle,
+            reattestable,
+        }))
+    }
+
+    /// Stores the agent SVID (chain 0644, key 0600) and whether it may attest again.
+    pub fn store_svid(&self, svid: &X509Svid, reattestable: bool) -> Result<(), StorageError> {
+        self.write(
+            "agent-key.pem",
+            svid.private_key().to_pkcs8_pem().as_bytes(),
+            0o600,
+        )?;
+        self.write("agent-svid.pem", svid.chain_pem().as_bytes(), 0o644)?;
+        let meta = serde_json::to_vec(&Meta { reattestable }).unwrap_or_default();
+        self.write("agent-data.json", &meta, 0o600)
+    }
+
+    /// Stores the trust bundle.
+    pub fn store_bundle(&self, bundle: &X509Bundle) -> Result<(), StorageError> {
+        self.write("bundle.pem", bundle.to_pem().as_bytes(), 0o644)
+    }
+
+    /// Forgets the stored SVID (after an eviction that cannot be undone).
+    pub fn forget_svid(&self) {
+        for name in ["agent-svid.pem", "agent-key.pem"] {
+            let _ = std::fs::remove_file(self.path(name));
+        }
+    }
+}
+
+/// Reads a PEM bundle file (`-trustBundle`).
+pub fn read_bundle_file(td: &TrustDomain, path: &Path) -> Result<X509Bundle, StorageError> {
+    let pem = std::fs::read(path).map_err(|source| StorageError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    X509Bundle::parse_pem(td.clone(), &pem).map_err(|e| StorageError::Corrupt {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// A new P-256 key and a CSR for it (the SPIFFE ID is decided by the server).
+pub fn new_key_and_csr() -> Result<(PrivateKey, Vec<u8>), String> {
+    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+        .and_then(|p| p.serialize_request(&key))
+        .map_err(|e| e.to_string())?
+        .der()
+        .to_vec();
+    let private = PrivateKey::from_pkcs8_der(&Zeroizing::new(key.serialize_der()))
+        .map_err(|e| e.to_string())?;
+    Ok((private, csr))
+}
+
+/// Builds an SVID from a chain the server returned and the key the CSR was made with.
+pub fn svid_from_chain(chain: Vec<Vec<u8>>, key: PrivateKey) -> Result<X509Svid, String> {
+    let chain = chain.into_iter().map(CertificateDer::from).collect();
+    X509Svid::new(chain, key).map_err(|e| e.to_string())
+}
