@@ -6,7 +6,10 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls_pki_types::CertificateDer;
-use spiffe_core::{Bundle, BundleSet, JwtBundle, TrustDomain, X509Bundle};
+use spiffe_core::{Bundle, BundleSet, JwtBundle, Selector, SpiffeId, TrustDomain, X509Bundle};
+use spiffe_server::datastore::AttestedNode;
+use spiffe_server::entry::Entry;
+use spiffe_server::index::Index;
 
 /// A leaf SVID for `id`, under an intermediate, under a root of `example.org`.
 pub struct Chain {
@@ -68,4 +71,101 @@ pub fn chain(id: &str) -> Chain {
         root,
         bundles: [bundle].into_iter().collect(),
     }
+}
+
+/// Agents in the index fixtures.
+pub const AGENTS: usize = 10_000;
+
+fn id(s: &str) -> SpiffeId {
+    SpiffeId::parse(s).unwrap()
+}
+
+/// The ID of agent `i` (in cluster `i % 100`).
+pub fn agent(i: usize) -> SpiffeId {
+    id(&format!(
+        "spiffe://example.org/spire/agent/k8s_psat/c{}/node-{i}",
+        i % 100
+    ))
+}
+
+fn node(i: usize) -> AttestedNode {
+    AttestedNode {
+        spiffe_id: agent(i),
+        attestation_type: "k8s_psat".into(),
+        serial_number: "1".into(),
+        expires_at: 0,
+        new_serial_number: String::new(),
+        new_expires_at: 0,
+        can_reattest: true,
+        banned: false,
+        selectors: vec![
+            Selector::parse(&format!("k8s_psat:cluster:c{}", i % 100)).unwrap(),
+            Selector::parse("k8s_psat:agent_sa:spire-agent").unwrap(),
+            Selector::parse(&format!("k8s_psat:agent_node_name:node-{i}")).unwrap(),
+        ],
+        agent_version: String::new(),
+        created_at: 0,
+    }
+}
+
+fn entry(n: usize, spiffe: SpiffeId, parent: SpiffeId, selectors: Vec<Selector>) -> Entry {
+    let mut e = Entry::new(spiffe, parent, selectors);
+    e.id = format!("e{n:07}");
+    e
+}
+
+/// An index of [`AGENTS`] agents with `per_agent` entries each (and `levels` of entries below
+/// each of those), plus, with `aliases`, 100 node aliases (one per cluster) with 100 entries each.
+pub fn build_index(per_agent: usize, aliases: bool, levels: usize) -> Index {
+    let mut entries = Vec::new();
+    let mut n = 0;
+    for a in 0..AGENTS {
+        for k in 0..per_agent {
+            let spiffe = id(&format!("spiffe://example.org/ns/a{a}/w{k}"));
+            entries.push(entry(
+                n,
+                spiffe.clone(),
+                agent(a),
+                vec![Selector::parse(&format!("unix:uid:{k}")).unwrap()],
+            ));
+            n += 1;
+            let mut parent = spiffe;
+            for l in 0..levels {
+                let child = id(&format!("spiffe://example.org/ns/a{a}/w{k}/l{l}"));
+                entries.push(entry(
+                    n,
+                    child.clone(),
+                    parent,
+                    vec![Selector::parse("unix:uid:9").unwrap()],
+                ));
+                n += 1;
+                parent = child;
+            }
+        }
+    }
+    if aliases {
+        for c in 0..100 {
+            let alias = id(&format!("spiffe://example.org/cluster/c{c}/agents"));
+            entries.push(entry(
+                n,
+                alias.clone(),
+                id("spiffe://example.org/spire/server"),
+                vec![
+                    Selector::parse(&format!("k8s_psat:cluster:c{c}")).unwrap(),
+                    Selector::parse("k8s_psat:agent_sa:spire-agent").unwrap(),
+                ],
+            ));
+            n += 1;
+            for k in 0..100 {
+                entries.push(entry(
+                    n,
+                    id(&format!("spiffe://example.org/cluster/c{c}/w{k}")),
+                    alias.clone(),
+                    vec![Selector::parse(&format!("k8s:pod-uid:{c}-{k}")).unwrap()],
+                ));
+                n += 1;
+            }
+        }
+    }
+    Index::build(entries, (0..AGENTS).map(node).collect())
 }

@@ -3,3 +3,4 @@
 //! ratio between them is what to read, not the absolute times.
 
 pub mod fixtures;
+pub mod harness;

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use spiffe_attest::{UnixAttestor, UnixConfig, WorkloadAttestor};
+use spiffe_attest::{K8sAttestor, UnixAttestor, UnixConfig, WorkloadAttestor};
 use spiffe_workload::server::{UdsEndpoint, WorkloadApiService};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -57,10 +57,7 @@ pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
         mint_now: Arc::new(Notify::new()),
         connected: connected_tx,
     });
-    let attestors: Vec<Arc<dyn WorkloadAttestor>> = vec![Arc::new(UnixAttestor::new(UnixConfig {
-        discover_workload_path: config.discover_workload_path,
-        ..UnixConfig::default()
-    }))];
+    let attestors = workload_attestors(&config)?;
     let provider = AgentProvider::new(Arc::clone(&manager), attestors);
 
     let tasks = vec![
@@ -98,6 +95,25 @@ pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
     })
 }
 
+/// The workload attestors: `unix` always, `k8s` when configured.
+fn workload_attestors(config: &AgentConfig) -> Result<Vec<Arc<dyn WorkloadAttestor>>, AgentError> {
+    let mut attestors: Vec<Arc<dyn WorkloadAttestor>> =
+        vec![Arc::new(UnixAttestor::new(UnixConfig {
+            discover_workload_path: config.discover_workload_path,
+            ..UnixConfig::default()
+        }))];
+    if let Some(k8s) = &config.k8s_workload {
+        let attestor = K8sAttestor::new(k8s.clone())
+            .map_err(|e| AgentError::Internal(format!("k8s workload attestor: {e}")))?;
+        info!(
+            node_name = k8s.node_name.as_deref().unwrap_or("127.0.0.1"),
+            "k8s workload attestor enabled"
+        );
+        attestors.push(Arc::new(attestor));
+    }
+    Ok(attestors)
+}
+
 /// Runs an agent until `shutdown` completes.
 pub async fn run(
     config: AgentConfig,
@@ -108,4 +124,51 @@ pub async fn run(
     info!("agent stopping");
     agent.stop().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spiffe_attest::k8s::{Kubelet, KubeletAuth, KubeletVerification};
+    use spiffe_core::TrustDomain;
+
+    fn config() -> AgentConfig {
+        AgentConfig::new(
+            TrustDomain::parse("example.org").unwrap(),
+            "127.0.0.1:8081",
+            "/nonexistent",
+        )
+    }
+
+    #[tokio::test]
+    async fn k8s_attestor_next_to_unix_when_configured() {
+        let names = |c: &AgentConfig| {
+            workload_attestors(c)
+                .map(|a| a.iter().map(|a| a.name().to_owned()).collect::<Vec<_>>())
+                .map_err(|e| e.to_string())
+        };
+        let mut c = config();
+        assert_eq!(names(&c), Ok(vec!["unix".to_owned()]));
+        c.k8s_workload = Some(crate::config::K8sWorkloadConfig {
+            kubelet: Kubelet::Secure {
+                port: 10250,
+                verification: KubeletVerification::Skip,
+                auth: KubeletAuth::Anonymous,
+            },
+            ..Default::default()
+        });
+        assert_eq!(names(&c), Ok(vec!["unix".to_owned(), "k8s".to_owned()]));
+        // A kubelet CA file that is not there stops the agent from starting.
+        c.k8s_workload = Some(crate::config::K8sWorkloadConfig {
+            kubelet: Kubelet::Secure {
+                port: 10250,
+                verification: KubeletVerification::CaFile("/nonexistent/ca.crt".into()),
+                auth: KubeletAuth::Anonymous,
+            },
+            ..Default::default()
+        });
+        let err = names(&c).unwrap_err();
+        assert!(err.starts_with("k8s workload attestor: "), "{err}");
+        assert!(err.contains("/nonexistent/ca.crt"), "{err}");
+    }
 }

@@ -3,10 +3,35 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use spiffe_attest::K8sConfig as K8sWorkloadConfig;
 use spiffe_core::{Selector, SpiffeId, TrustDomain};
 
 /// The default Workload API socket (SPIRE's is `/tmp/spire-agent/public/api.sock`).
 pub const DEFAULT_SOCKET_PATH: &str = "/tmp/spiffe-agent/public/api.sock";
+/// Where the projected service account token for `k8s_psat` is mounted by default (SPIRE's).
+pub const DEFAULT_PSAT_TOKEN_PATH: &str = "/var/run/secrets/tokens/spire-agent";
+
+/// Node attestation with a projected service account token (SPIRE's agent-side
+/// `NodeAttestor "k8s_psat"`): the token file is read at every attestation, so a re-attestation
+/// after an eviction presents the kubelet's freshly rotated token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct K8sPsatConfig {
+    /// The cluster's name, as configured on the server (`cluster`).
+    pub cluster: String,
+    /// The token file (`token_path`, default [`DEFAULT_PSAT_TOKEN_PATH`]); the token's audience
+    /// must be one the server accepts (`spire-server` by default).
+    pub token_path: PathBuf,
+}
+
+impl K8sPsatConfig {
+    /// Attestation as `cluster` with the token at the default path.
+    pub fn new(cluster: impl Into<String>) -> Self {
+        K8sPsatConfig {
+            cluster: cluster.into(),
+            token_path: PathBuf::from(DEFAULT_PSAT_TOKEN_PATH),
+        }
+    }
+}
 
 /// How the agent first trusts its server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,12 +65,17 @@ pub struct AgentConfig {
     pub data_dir: PathBuf,
     /// The Workload API socket.
     pub socket_path: PathBuf,
-    /// A join token, for the first attestation.
+    /// A join token, for the first attestation (it wins over `k8s_psat`, as in SPIRE).
     pub join_token: Option<String>,
+    /// Node attestation with a projected service account token; also used to attest again
+    /// after an eviction.
+    pub k8s_psat: Option<K8sPsatConfig>,
     /// How the server is trusted before the agent holds a bundle.
     pub trust_bootstrap: TrustBootstrap,
     /// `unix:path` and `unix:sha256` selectors.
     pub discover_workload_path: bool,
+    /// The k8s workload attestor (`k8s:` selectors from the kubelet), if configured.
+    pub k8s_workload: Option<K8sWorkloadConfig>,
     /// Most X509-SVIDs kept for entries no workload is watching.
     pub svid_cache_max_size: usize,
     /// File sinks.
@@ -67,8 +97,10 @@ impl AgentConfig {
             data_dir: data_dir.into(),
             socket_path: PathBuf::from(DEFAULT_SOCKET_PATH),
             join_token: None,
+            k8s_psat: None,
             trust_bootstrap: TrustBootstrap::Insecure,
             discover_workload_path: false,
+            k8s_workload: None,
             svid_cache_max_size: 1000,
             sinks: Vec::new(),
             max_backoff: Duration::from_secs(30),

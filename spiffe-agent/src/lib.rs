@@ -22,8 +22,11 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum AgentError {
-    /// No stored identity and no join token to attest with.
-    #[error("the agent has no stored identity and no join token (-joinToken) to attest with")]
+    /// No stored identity and nothing to attest with (no join token, no `k8s_psat`).
+    #[error(
+        "the agent has no stored identity and nothing to attest with: give it a join token \
+         (-joinToken) or configure the k8s_psat node attestor"
+    )]
     NoJoinToken,
     /// The server evicted the agent and it cannot attest again by itself.
     #[error("the agent was evicted and cannot attest again without a new join token")]

@@ -1,13 +1,16 @@
-//! The agent's own identity: node attestation (join token), the agent SVID kept on disk, its
-//! renewal at half-life, and the channels to the server.
+//! The agent's own identity: node attestation (join token, or a Kubernetes projected service
+//! account token with `k8s_psat`), the agent SVID kept on disk, its renewal at half-life,
+//! re-attestation after an eviction, and the channels to the server.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use serde::Serialize;
 use spiffe_core::{Bundle, BundleSet, BundleSetCell, SvidCell, X509Bundle, X509Svid};
 use spiffe_proto::client::{agent_tls_config, tls_channel};
 use spiffe_proto::convert::bundle_from_pb;
@@ -20,7 +23,7 @@ use tonic::transport::Channel;
 use tracing::{info, warn};
 
 use crate::AgentError;
-use crate::config::{AgentConfig, TrustBootstrap};
+use crate::config::{AgentConfig, K8sPsatConfig, TrustBootstrap};
 use crate::storage::{Storage, new_key_and_csr, read_bundle_file, svid_from_chain};
 
 /// The agent's identity and its connection to the server.
@@ -61,7 +64,7 @@ impl Node {
             }
             warn!("stored agent SVID expired; attesting again");
         }
-        let (svid, bundle, reattestable) = attest(&config).await?;
+        let (svid, bundle, reattestable) = attest(&config, Purpose::First).await?;
         storage.store_svid(&svid, reattestable)?;
         storage.store_bundle(&bundle)?;
         Self::assemble(config, storage, svid, bundle, reattestable)
@@ -133,12 +136,17 @@ impl Node {
         Ok(())
     }
 
-    /// Attests again (after an eviction), if the attestation method allows it.
+    /// Attests again (after an eviction), if the attestation method allows it: with a fresh
+    /// projected token when `k8s_psat` is configured, else with the join token (which the
+    /// server accepts only if it was never used).
     pub async fn reattest(&self) -> Result<(), AgentError> {
-        if !self.reattestable() && self.config.join_token.is_none() {
+        if !self.reattestable()
+            && self.config.join_token.is_none()
+            && self.config.k8s_psat.is_none()
+        {
             return Err(AgentError::Evicted);
         }
-        let (svid, bundle, reattestable) = attest(&self.config).await?;
+        let (svid, bundle, reattestable) = attest(&self.config, Purpose::Again).await?;
         self.storage.store_svid(&svid, reattestable)?;
         self.reattestable.store(reattestable, Ordering::Relaxed);
         self.set_bundle(&Bundle::from(bundle));
@@ -164,10 +172,108 @@ fn mtls_channel(
         .map_err(|e| AgentError::Internal(e.to_string()))
 }
 
-/// Node attestation with a join token. Returns the agent SVID, the trust bundle, and whether
-/// the agent may attest again.
-async fn attest(config: &AgentConfig) -> Result<(X509Svid, X509Bundle, bool), AgentError> {
-    let token = config.join_token.clone().ok_or(AgentError::NoJoinToken)?;
+/// Why the agent attests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// No identity yet: a join token wins over `k8s_psat`, as in SPIRE.
+    First,
+    /// After an eviction: `k8s_psat` (a fresh token) wins over a join token, which is single use.
+    Again,
+}
+
+/// Why the agent's node attestation data could not be gathered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeEvidenceError {
+    /// The projected service account token could not be read.
+    #[error("k8s_psat: cannot read the service account token {path:?}: {source}")]
+    ReadToken {
+        /// The token file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The token file is empty.
+    #[error("k8s_psat: the service account token file {path:?} is empty")]
+    EmptyToken {
+        /// The token file.
+        path: PathBuf,
+    },
+    /// The cluster name is empty.
+    #[error("k8s_psat: cluster must be configured (the name the server knows the cluster by)")]
+    NoCluster,
+}
+
+impl From<NodeEvidenceError> for AgentError {
+    fn from(err: NodeEvidenceError) -> Self {
+        AgentError::Internal(err.to_string())
+    }
+}
+
+/// SPIRE's `PSATAttestationData`: the payload of a `k8s_psat` attestation.
+#[derive(Serialize)]
+struct PsatAttestationData<'a> {
+    cluster: &'a str,
+    token: &'a str,
+}
+
+/// The attestation data: `join_token` (the token itself) or `k8s_psat` (the cluster and the
+/// token read from its file now).
+async fn attestation_data(
+    config: &AgentConfig,
+    join_token_first: bool,
+) -> Result<pb::AttestationData, AgentError> {
+    let join = config.join_token.as_ref().map(|token| pb::AttestationData {
+        r#type: "join_token".into(),
+        payload: token.clone().into_bytes(),
+    });
+    match (join, &config.k8s_psat) {
+        (Some(join), _) if join_token_first => Ok(join),
+        (_, Some(psat)) => Ok(psat_data(psat).await?),
+        (Some(join), None) => Ok(join),
+        (None, None) => Err(AgentError::NoJoinToken),
+    }
+}
+
+async fn psat_data(psat: &K8sPsatConfig) -> Result<pb::AttestationData, NodeEvidenceError> {
+    if psat.cluster.is_empty() {
+        return Err(NodeEvidenceError::NoCluster);
+    }
+    let text = tokio::fs::read_to_string(&psat.token_path)
+        .await
+        .map_err(|source| NodeEvidenceError::ReadToken {
+            path: psat.token_path.clone(),
+            source,
+        })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(NodeEvidenceError::EmptyToken {
+            path: psat.token_path.clone(),
+        });
+    }
+    let payload = serde_json::to_vec(&PsatAttestationData {
+        cluster: &psat.cluster,
+        token,
+    })
+    .map_err(|e| NodeEvidenceError::ReadToken {
+        path: psat.token_path.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    Ok(pb::AttestationData {
+        r#type: "k8s_psat".into(),
+        payload,
+    })
+}
+
+/// Node attestation (join token or `k8s_psat`). Returns the agent SVID, the trust bundle, and
+/// whether the agent may attest again.
+async fn attest(
+    config: &AgentConfig,
+    purpose: Purpose,
+) -> Result<(X509Svid, X509Bundle, bool), AgentError> {
+    let data = attestation_data(config, purpose == Purpose::First).await?;
+    let method = data.r#type.clone();
     let (channel, bootstrap_bundle) = match &config.trust_bootstrap {
         TrustBootstrap::BundleFile(path) => {
             let bundle = read_bundle_file(&config.trust_domain, path)?;
@@ -193,10 +299,7 @@ async fn attest(config: &AgentConfig) -> Result<(X509Svid, X509Bundle, bool), Ag
     let request = agent_api::AttestAgentRequest {
         step: Some(agent_api::attest_agent_request::Step::Params(
             agent_api::attest_agent_request::Params {
-                data: Some(pb::AttestationData {
-                    r#type: "join_token".into(),
-                    payload: token.into_bytes(),
-                }),
+                data: Some(data),
                 params: Some(agent_api::AgentX509svidParams { csr }),
             },
         )),
@@ -210,9 +313,9 @@ async fn attest(config: &AgentConfig) -> Result<(X509Svid, X509Bundle, bool), Ag
         .await?
         .ok_or_else(|| AgentError::Protocol("attestation ended without a result".into()))?;
     let Some(agent_api::attest_agent_response::Step::Result(result)) = message.step else {
-        return Err(AgentError::Protocol(
-            "join token attestation does not answer with a challenge".into(),
-        ));
+        return Err(AgentError::Protocol(format!(
+            "{method} attestation does not answer with a challenge"
+        )));
     };
     let svid = result
         .svid
@@ -234,7 +337,12 @@ async fn attest(config: &AgentConfig) -> Result<(X509Svid, X509Bundle, bool), Ag
     // The SVID must chain to the bundle we will trust from now on.
     spiffe_core::x509::verify_chain(svid.chain(), &Bundle::from(bundle.clone()))
         .map_err(|e| AgentError::Protocol(format!("agent SVID does not verify: {e}")))?;
-    info!(agent_id = %svid.spiffe_id(), "node attested with a join token");
+    info!(
+        agent_id = %svid.spiffe_id(),
+        method = %method,
+        reattestable = result.reattestable,
+        "node attested"
+    );
     Ok((svid, bundle, result.reattestable))
 }
 
@@ -297,5 +405,85 @@ impl ServerCertVerifier for AcceptAnyServer {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spiffe_core::TrustDomain;
+
+    fn config(join: Option<&str>, psat: Option<K8sPsatConfig>) -> AgentConfig {
+        let mut c = AgentConfig::new(
+            TrustDomain::parse("example.org").unwrap(),
+            "127.0.0.1:8081",
+            "/nonexistent",
+        );
+        c.join_token = join.map(str::to_owned);
+        c.k8s_psat = psat;
+        c
+    }
+
+    #[tokio::test]
+    async fn psat_payload_is_spires_json_with_the_token_read_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spire-agent");
+        std::fs::write(&path, "first.token\n").unwrap();
+        let psat = K8sPsatConfig {
+            cluster: "c1".into(),
+            token_path: path.clone(),
+        };
+        let c = config(None, Some(psat.clone()));
+        let data = attestation_data(&c, true).await.unwrap();
+        assert_eq!(data.r#type, "k8s_psat");
+        let json: serde_json::Value = serde_json::from_slice(&data.payload).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"cluster": "c1", "token": "first.token"})
+        );
+        // Rotated by the kubelet: the next attestation sends the new token.
+        std::fs::write(&path, "second.token").unwrap();
+        let data = attestation_data(&c, false).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&data.payload).unwrap();
+        assert_eq!(json["token"], "second.token");
+
+        // A join token wins the first time; k8s_psat after an eviction.
+        let both = config(Some("jt"), Some(psat));
+        let first = attestation_data(&both, true).await.unwrap();
+        assert_eq!(
+            (first.r#type.as_str(), first.payload.as_slice()),
+            ("join_token", &b"jt"[..])
+        );
+        assert_eq!(
+            attestation_data(&both, false).await.unwrap().r#type,
+            "k8s_psat"
+        );
+        assert!(matches!(
+            attestation_data(&config(None, None), true).await,
+            Err(AgentError::NoJoinToken)
+        ));
+    }
+
+    #[tokio::test]
+    async fn unusable_token_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spire-agent");
+        let psat = |cluster: &str| K8sPsatConfig {
+            cluster: cluster.into(),
+            token_path: path.clone(),
+        };
+        let err = psat_data(&psat("c1")).await.unwrap_err();
+        assert!(matches!(err, NodeEvidenceError::ReadToken { .. }), "{err}");
+        assert!(err.to_string().contains("spire-agent"), "{err}");
+        std::fs::write(&path, " \n").unwrap();
+        assert!(matches!(
+            psat_data(&psat("c1")).await,
+            Err(NodeEvidenceError::EmptyToken { .. })
+        ));
+        std::fs::write(&path, "t").unwrap();
+        assert!(matches!(
+            psat_data(&psat("")).await,
+            Err(NodeEvidenceError::NoCluster)
+        ));
     }
 }

@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use spiffe_attest::{WorkloadAttestor, attest_process};
+use spiffe_attest::{WorkloadAttestor, attest_captured, attest_process};
 use spiffe_core::{JwtSvid, Selector, SpiffeId};
 use spiffe_proto::spire::api::server::svid::v1 as svid_api;
 use spiffe_proto::spire::api::server::svid::v1::svid_client::SvidClient;
 use spiffe_workload::server::{CallerInfo, IdentityProvider, ProviderError, WorkloadState};
 use tokio::sync::watch;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::cache::{AgentEntry, CacheState};
 use crate::manager::{Manager, now_unix};
@@ -117,13 +117,35 @@ impl AgentProvider {
         })
     }
 
+    /// The caller's selectors. The attestation is tied to the process that connected: to the
+    /// identity captured when the connection was accepted (so a PID reused after the caller
+    /// exited is refused), and to the uid and gid the kernel reported for the socket.
     async fn selectors(&self, caller: CallerInfo) -> Result<Vec<Selector>, ProviderError> {
-        let attestation = attest_process(caller.pid, &self.attestors)
-            .await
-            .map_err(|e| ProviderError::AttestationFailed {
-                caller,
-                reason: e.to_string(),
-            })?;
+        let failed = |reason: String| ProviderError::AttestationFailed { caller, reason };
+        let attestation = match caller.process {
+            Some(process) => attest_captured(process, &self.attestors).await,
+            None => attest_process(caller.pid, &self.attestors).await,
+        }
+        .map_err(|e| failed(e.to_string()))?;
+        let process = attestation.process;
+        if process.uid() != caller.uid || process.gid() != caller.gid {
+            warn!(
+                pid = caller.pid,
+                socket_uid = caller.uid,
+                socket_gid = caller.gid,
+                proc_uid = process.uid(),
+                proc_gid = process.gid(),
+                "caller's process does not match the socket's peer credentials"
+            );
+            return Err(failed(format!(
+                "process {} runs as uid {} gid {}, but the connection was opened as uid {} gid {}",
+                caller.pid,
+                process.uid(),
+                process.gid(),
+                caller.uid,
+                caller.gid
+            )));
+        }
         debug!(
             pid = caller.pid,
             selectors = attestation.selectors.len(),

@@ -6,9 +6,12 @@
 //!   ([`ProcessIdentity`]; see [`process`] for the PID-reuse threat).
 //! - [`UnixAttestor`]: SPIRE's `unix` selectors (uid, gid, user, group, supplementary groups, and
 //!   optionally the binary's path and SHA-256), read from `/proc`.
-//! - [`k8s::cgroup`]: the pod UID and container ID of a process, from `/proc/<pid>/cgroup`.
+//! - [`K8sAttestor`]: SPIRE's `k8s` selectors (namespace, service account, pod labels, owners,
+//!   images, container), from the pod and container of `/proc/<pid>/cgroup` looked up in the
+//!   kubelet's pod list; [`k8s::cgroup`] reads the cgroup file.
 //!
-//! Every fact comes from the kernel (`/proc/<pid>/...`), never from what the workload sends.
+//! Every fact comes from the kernel (`/proc/<pid>/...`) or the kubelet, never from what the
+//! workload sends.
 #![forbid(unsafe_code)]
 
 mod attest;
@@ -23,5 +26,6 @@ pub use attest::{
     attest_process_in,
 };
 pub use error::AttestError;
+pub use k8s::{K8sAttestor, K8sConfig, K8sError};
 pub use process::ProcessIdentity;
 pub use unix::{UnixAttestor, UnixConfig, WorkloadSizeLimit};

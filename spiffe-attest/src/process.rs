@@ -81,29 +81,27 @@ impl ProcessIdentity {
     /// [`AttestError::ProcessChanged`] before anything else is read (the new process's other
     /// files may not even parse).
     fn read(proc_root: &Path, pid: i32, expected_start: Option<u64>) -> Result<Self, AttestError> {
-        let process = proc::open(proc_root, pid)?;
-        let stat = process.stat().map_err(|e| proc::map_err(pid, "stat", e))?;
+        let dir = proc::ProcDir::open(proc_root, pid)?;
+        let stat = dir.stat()?;
         if matches!(stat.state, 'Z' | 'X' | 'x') {
             debug!(pid, state = %stat.state, "process is a zombie or dead");
             return Err(AttestError::ProcessGone { pid });
         }
-        if let Some(expected) = expected_start.filter(|start| *start != stat.starttime) {
+        if let Some(expected) = expected_start.filter(|start| *start != stat.start_time) {
             warn!(
                 pid,
                 before = expected,
-                after = stat.starttime,
+                after = stat.start_time,
                 "process start time changed during attestation"
             );
             return Err(AttestError::ProcessChanged { pid });
         }
-        let status = process
-            .status()
-            .map_err(|e| proc::map_err(pid, "status", e))?;
+        let ids = dir.ids()?;
         Ok(ProcessIdentity {
             pid,
-            start_time: stat.starttime,
-            uid: status.euid,
-            gid: status.egid,
+            start_time: stat.start_time,
+            uid: ids.euid,
+            gid: ids.egid,
         })
     }
 

@@ -727,9 +727,12 @@ impl CertificateAuthority {
                 );
                 continue;
             };
+            let cert = journal::decode_certs(j, std::slice::from_ref(&rec.cert))?
+                .pop()
+                .ok_or_else(|| j.corrupt("X.509 slot without a certificate"))?;
             let chain = journal::decode_certs(j, &rec.chain)?;
             let roots = journal::decode_certs(j, &rec.roots)?;
-            let authority = match X509Authority::restore(chain, roots, signer) {
+            let authority = match X509Authority::restore(cert, chain, roots, signer) {
                 Ok(a) => Arc::new(a),
                 Err(e) => {
                     // The slot's key was replaced after the journal was written (a crash between
@@ -817,6 +820,9 @@ fn to_journal(state: &State) -> JournalData {
         data.x509.push(X509Record {
             slot: slot.id,
             status: slot.status,
+            cert: journal::encode_certs(std::slice::from_ref(slot.authority.certificate()))
+                .pop()
+                .unwrap_or_default(),
             chain: journal::encode_certs(slot.authority.chain()),
             roots: journal::encode_certs(slot.authority.roots()),
         });

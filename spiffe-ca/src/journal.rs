@@ -20,7 +20,9 @@ const VERSION: u32 = 1;
 pub(crate) struct X509Record {
     pub(crate) slot: SlotId,
     pub(crate) status: AuthorityStatus,
-    /// This CA's certificate, then upstream intermediates (base64 DER).
+    /// This CA's certificate (base64 DER).
+    pub(crate) cert: String,
+    /// What follows a leaf in its SVID chains (base64 DER).
     pub(crate) chain: Vec<String>,
     /// The published roots (base64 DER).
     pub(crate) roots: Vec<String>,

@@ -125,8 +125,9 @@ fn offset_date_time(unix_secs: i64) -> Result<time::OffsetDateTime, CaError> {
 pub struct X509Authority {
     id: String,
     cert: CertificateDer<'static>,
-    /// What follows a leaf in an SVID chain: this CA's certificate, then any upstream
-    /// intermediates (never the upstream root).
+    /// What follows a leaf in an SVID chain: nothing for a self-signed CA (it is in the
+    /// bundle); under an upstream CA, this CA's certificate, then the upstream intermediates
+    /// (never the upstream root).
     chain: Vec<CertificateDer<'static>>,
     /// What the bundle publishes for this authority.
     roots: Vec<CertificateDer<'static>>,
@@ -221,22 +222,26 @@ impl X509Authority {
                 (cert, up.intermediates().to_vec(), up.roots().to_vec())
             }
         };
-        let mut chain = vec![cert.clone()];
-        chain.extend(chain_tail);
+        // A self-signed CA is in the bundle and not repeated in SVID chains (as SPIRE sends
+        // them); a CA under an upstream travels with its SVIDs, with the upstream intermediates.
+        let chain = if upstream.is_some() {
+            let mut chain = vec![cert.clone()];
+            chain.extend(chain_tail);
+            chain
+        } else {
+            Vec::new()
+        };
         Self::assemble(cert, chain, roots, signer, Issuer::new(params, key))
     }
 
-    /// Rebuilds an authority from its stored certificate chain (this CA's certificate first,
-    /// then upstream intermediates), its published roots and its key.
+    /// Rebuilds an authority from its certificate, what follows a leaf in its SVID chains
+    /// (empty for a self-signed CA), its published roots and its key.
     pub fn restore(
+        cert: CertificateDer<'static>,
         chain: Vec<CertificateDer<'static>>,
         roots: Vec<CertificateDer<'static>>,
         signer: Arc<dyn Signer>,
     ) -> Result<Self, CaError> {
-        let cert = chain
-            .first()
-            .cloned()
-            .ok_or_else(|| CaError::Certificate("stored authority has no certificate".into()))?;
         let issuer = Issuer::from_ca_cert_der(&cert, IssuerKey(Arc::clone(&signer)))?;
         Self::assemble(cert, chain, roots, signer, issuer)
     }

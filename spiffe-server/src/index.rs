@@ -2,8 +2,10 @@
 //! proportional to the answer, updated incrementally by every write (never reloaded whole), and
 //! the set of agents a change affects, so only their push streams wake up.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+
+use rustc_hash::FxBuildHasher;
 
 use spiffe_core::{Selector, SpiffeId};
 
@@ -13,11 +15,16 @@ use crate::entry::Entry;
 /// Entries and agents, indexed.
 #[derive(Debug, Default)]
 pub struct Index {
-    entries: HashMap<String, Arc<Entry>>,
-    by_parent: HashMap<SpiffeId, BTreeSet<String>>,
+    entries: HashMap<String, Arc<Entry>, FxBuildHasher>,
+    /// Children by parent ID, holding the entries themselves so a lookup touches nothing else.
+    by_parent: HashMap<SpiffeId, BTreeMap<String, Arc<Entry>>, FxBuildHasher>,
     by_spiffe_id: HashMap<SpiffeId, BTreeSet<String>>,
-    /// Node alias entries, by each of their selectors.
+    /// Node alias entries, each filed under one of its selectors (a node matching the alias
+    /// holds all of them, so it finds the alias under that one). The selector is chosen to keep
+    /// buckets small, so a lookup checks few candidates.
     aliases_by_selector: HashMap<Selector, BTreeSet<String>>,
+    /// The selector each alias is filed under.
+    alias_key: HashMap<String, Selector>,
     nodes: HashMap<SpiffeId, Arc<AttestedNode>>,
     nodes_by_selector: HashMap<Selector, BTreeSet<SpiffeId>>,
 }
@@ -95,23 +102,28 @@ impl Index {
         }
         let old = self.remove_entry(&entry.id);
         let id = entry.id.clone();
+        let entry = Arc::new(entry);
         self.by_parent
             .entry(entry.parent_id.clone())
             .or_default()
-            .insert(id.clone());
+            .insert(id.clone(), Arc::clone(&entry));
         self.by_spiffe_id
             .entry(entry.spiffe_id.clone())
             .or_default()
             .insert(id.clone());
-        if entry.is_node_alias() {
-            for s in &entry.selectors {
-                self.aliases_by_selector
-                    .entry(s.clone())
-                    .or_default()
-                    .insert(id.clone());
-            }
+        if entry.is_node_alias()
+            && let Some(key) = entry
+                .selectors
+                .iter()
+                .min_by_key(|s| self.aliases_by_selector.get(*s).map_or(0, BTreeSet::len))
+        {
+            self.aliases_by_selector
+                .entry(key.clone())
+                .or_default()
+                .insert(id.clone());
+            self.alias_key.insert(id.clone(), key.clone());
         }
-        self.entries.insert(id, Arc::new(entry));
+        self.entries.insert(id, entry);
         match old {
             Some(old) => Upsert::Replaced(old),
             None => Upsert::Added,
@@ -122,12 +134,15 @@ impl Index {
     pub fn remove_entry(&mut self, id: &str) -> Option<Arc<Entry>> {
         let old = self.entries.remove(id)?;
         let key = id.to_owned();
-        remove_from(&mut self.by_parent, &old.parent_id, &key);
-        remove_from(&mut self.by_spiffe_id, &old.spiffe_id, &key);
-        if old.is_node_alias() {
-            for s in &old.selectors {
-                remove_from(&mut self.aliases_by_selector, s, &key);
+        if let Some(children) = self.by_parent.get_mut(&old.parent_id) {
+            children.remove(&key);
+            if children.is_empty() {
+                self.by_parent.remove(&old.parent_id);
             }
+        }
+        remove_from(&mut self.by_spiffe_id, &old.spiffe_id, &key);
+        if let Some(s) = self.alias_key.remove(id) {
+            remove_from(&mut self.aliases_by_selector, &s, &key);
         }
         Some(old)
     }
@@ -167,12 +182,11 @@ impl Index {
 
     /// The node alias entries whose selectors are all among `node_selectors` (sorted).
     pub fn aliases_of(&self, node_selectors: &[Selector]) -> Vec<&Arc<Entry>> {
-        let mut seen: HashSet<&str> = HashSet::new();
+        // Each alias is filed once, so no alias is met twice.
         let mut out = Vec::new();
         for s in node_selectors {
             for id in self.aliases_by_selector.get(s).into_iter().flatten() {
-                if seen.insert(id)
-                    && let Some(e) = self.entries.get(id)
+                if let Some(e) = self.entries.get(id)
                     && is_subset(&e.selectors, node_selectors)
                 {
                     out.push(e);
@@ -200,20 +214,24 @@ impl Index {
     /// before `now` are left out. Cost is proportional to the answer.
     pub fn authorized_entries(&self, agent_id: &SpiffeId, now: i64) -> Vec<Arc<Entry>> {
         let mut queue = self.agent_identities(agent_id);
-        let mut visited: HashSet<SpiffeId> = queue.iter().cloned().collect();
+        let mut visited: HashSet<SpiffeId, FxBuildHasher> = queue.iter().cloned().collect();
         let mut out: Vec<Arc<Entry>> = Vec::new();
         let mut i = 0;
         while let Some(id) = queue.get(i).cloned() {
             i += 1;
-            for eid in self.by_parent.get(&id).into_iter().flatten() {
-                let Some(e) = self.entries.get(eid) else {
-                    continue;
-                };
+            for e in self
+                .by_parent
+                .get(&id)
+                .into_iter()
+                .flat_map(BTreeMap::values)
+            {
                 if e.expires_at != 0 && e.expires_at <= now {
                     continue;
                 }
                 out.push(Arc::clone(e));
-                if visited.insert(e.spiffe_id.clone()) {
+                // Only an ID that parents entries leads further.
+                if self.by_parent.contains_key(&e.spiffe_id) && visited.insert(e.spiffe_id.clone())
+                {
                     queue.push(e.spiffe_id.clone());
                 }
             }

@@ -65,6 +65,19 @@ pub enum ServerError {
     /// TLS could not be configured.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The `k8s_psat` node attestor could not be set up (a refused setting, or an API server
+    /// configuration that cannot be loaded).
+    #[cfg(feature = "k8s-psat")]
+    #[error("node attestor k8s_psat: {0}")]
+    K8sPsat(#[source] crate::attest::k8s_psat::PsatSetupError),
+    /// A node attestor could not be set up.
+    #[error("node attestor {attestor}: {detail}")]
+    NodeAttestor {
+        /// The attestor (`k8s_psat`).
+        attestor: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 fn io_err(
@@ -134,7 +147,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let server_svid = Arc::new(SvidCell::new(mint_server_svid(&state)?));
     let tls = Arc::new(tls_config(&state, Arc::clone(&server_svid))?);
 
-    let attestors: Vec<Arc<dyn NodeAttestor>> = vec![Arc::new(JoinTokenAttestor)];
+    let attestors = node_attestors(&config).await?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let router = || {
         tonic::transport::Server::builder()
@@ -229,6 +242,32 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         shutdown: shutdown_tx,
         tasks,
     })
+}
+
+/// The node attestors: join tokens always, `k8s_psat` when configured (and built with the
+/// `k8s-psat` feature).
+async fn node_attestors(config: &ServerConfig) -> Result<Vec<Arc<dyn NodeAttestor>>, ServerError> {
+    #[cfg_attr(not(feature = "k8s-psat"), allow(unused_mut))]
+    let mut attestors: Vec<Arc<dyn NodeAttestor>> = vec![Arc::new(JoinTokenAttestor)];
+    if let Some(psat) = &config.k8s_psat {
+        #[cfg(feature = "k8s-psat")]
+        {
+            let attestor = crate::attest::k8s_psat::K8sPsatAttestor::new(psat)
+                .await
+                .map_err(ServerError::K8sPsat)?;
+            info!(clusters = ?psat.clusters.keys().collect::<Vec<_>>(), "k8s_psat node attestor enabled");
+            attestors.push(Arc::new(attestor));
+        }
+        #[cfg(not(feature = "k8s-psat"))]
+        {
+            let _ = psat;
+            return Err(ServerError::NodeAttestor {
+                attestor: "k8s_psat",
+                detail: "configured, but this server was built without the k8s-psat feature".into(),
+            });
+        }
+    }
+    Ok(attestors)
 }
 
 /// Runs a server until `shutdown` completes (for example SIGTERM).

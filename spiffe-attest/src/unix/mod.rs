@@ -14,19 +14,24 @@
 //! | `unix:sha256:<hex>` | with `discover_workload_path`: SHA-256 of the binary, read through `/proc/<pid>/exe` |
 //!
 //! Names are resolved by the agent (`getpwuid_r`/`getgrgid_r` through nix: `/etc/passwd`,
-//! `/etc/group`, NSS) in the agent's own view of the system, not the workload's container. As in
-//! SPIRE, a failed or empty lookup only omits the name selector. Any failure to read the
+//! `/etc/group`, NSS) in the agent's own view of the system, not the workload's container, and
+//! remembered for 30 s. As in SPIRE, a failed or empty lookup only omits the name
+//! selector.
+//!
+//! Without `discover_workload_path`, an attestation whose names are all remembered runs on the
+//! calling task: it only reads `/proc/<pid>/status`, which the kernel answers from memory. Name
+//! lookups that may block (NSS) and hashing binaries run on tokio's blocking pool. Any failure to read the
 //! process's status, its executable path or its binary fails the attestation, and so does a binary
 //! larger than a positive `workload_size_limit` (SPIRE: "exceeds size limit").
 
 mod config;
 mod digest;
+mod names;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use nix::unistd::{Gid, Group, Uid, User};
 use spiffe_core::Selector;
 use tracing::{Instrument, debug, debug_span};
 
@@ -35,6 +40,7 @@ pub use config::{UnixConfig, WorkloadSizeLimit};
 use crate::attest::WorkloadAttestor;
 use crate::error::AttestError;
 use crate::proc;
+use names::{DEFAULT_NAME_TTL, Kind, NameCache};
 
 /// The selector type, and the attestor's name.
 pub const UNIX: &str = "unix";
@@ -49,6 +55,7 @@ pub struct UnixAttestor {
 struct Inner {
     config: UnixConfig,
     proc_root: PathBuf,
+    names: NameCache,
 }
 
 impl Default for UnixAttestor {
@@ -64,6 +71,7 @@ impl UnixAttestor {
             inner: Arc::new(Inner {
                 config,
                 proc_root: proc::default_proc_root(),
+                names: NameCache::new(DEFAULT_NAME_TTL),
             }),
         }
     }
@@ -75,6 +83,7 @@ impl UnixAttestor {
             inner: Arc::new(Inner {
                 config: self.inner.config,
                 proc_root: proc_root.into(),
+                names: NameCache::new(DEFAULT_NAME_TTL),
             }),
         }
     }
@@ -93,30 +102,17 @@ impl UnixAttestor {
     /// look names up through NSS and may hash a binary: call it where blocking is fine;
     /// [`WorkloadAttestor::attest`] does so on tokio's blocking pool).
     pub fn attest_blocking(&self, pid: i32) -> Result<Vec<Selector>, AttestError> {
-        let process = proc::open(&self.inner.proc_root, pid)?;
-        let status = process
-            .status()
-            .map_err(|e| proc::map_err(pid, "status", e))?;
-        let mut out = Selectors::default();
-
-        out.push("uid", status.euid.to_string())?;
-        if let Some(name) = user_name(status.euid) {
-            out.push("user", name)?;
-        }
-        out.push("gid", status.egid.to_string())?;
-        if let Some(name) = group_name(status.egid) {
-            out.push("group", name)?;
-        }
-        for gid in &status.groups {
-            out.push("supplementary_gid", gid.to_string())?;
-            if let Some(name) = group_name(*gid) {
-                out.push("supplementary_group", name)?;
-            }
-        }
+        let process = proc::ProcDir::open(&self.inner.proc_root, pid)?;
+        let ids = Ids::from(process.ids()?);
+        let names = &self.inner.names;
+        let Some(mut out) = ids.selectors(|kind, id| Some(names.resolve(kind, id)))? else {
+            // Unreachable: `resolve` always answers.
+            return Err(AttestError::Task { attestor: UNIX });
+        };
 
         let config = &self.inner.config;
         if config.discover_workload_path {
-            let path = process.exe().map_err(|e| proc::map_err(pid, "exe", e))?;
+            let path = process.exe()?;
             let path_str = path.to_str().ok_or_else(|| AttestError::NonUtf8ExePath {
                 pid,
                 path: path.clone(),
@@ -140,6 +136,18 @@ impl UnixAttestor {
         debug!(pid, count = out.0.len(), "unix selectors");
         Ok(out.0)
     }
+
+    /// The selectors of `pid` without blocking: `/proc/<pid>/status` (served by the kernel from
+    /// memory) and names already in the cache. `None` if a name must be looked up.
+    fn attest_from_cache(&self, pid: i32) -> Result<Option<Vec<Selector>>, AttestError> {
+        let ids = Ids::from(proc::ProcDir::open(&self.inner.proc_root, pid)?.ids()?);
+        let names = &self.inner.names;
+        let found = ids.selectors(|kind, id| names.cached(kind, id))?;
+        if found.is_none() {
+            debug!(pid, "a name is not cached; looking up on the blocking pool");
+        }
+        Ok(found.map(|s| s.0))
+    }
 }
 
 impl WorkloadAttestor for UnixAttestor {
@@ -148,9 +156,19 @@ impl WorkloadAttestor for UnixAttestor {
     }
 
     fn attest(&self, pid: i32) -> BoxFuture<'_, Result<Vec<Selector>, AttestError>> {
-        let this = self.clone();
         let span = debug_span!("unix_attest", pid);
-        Box::pin(proc::run_blocking(UNIX, move || this.attest_blocking(pid)).instrument(span))
+        Box::pin(
+            async move {
+                if !self.inner.config.discover_workload_path
+                    && let Some(found) = self.attest_from_cache(pid)?
+                {
+                    return Ok(found);
+                }
+                let this = self.clone();
+                proc::run_blocking(UNIX, move || this.attest_blocking(pid)).await
+            }
+            .instrument(span),
+        )
     }
 }
 
@@ -176,26 +194,54 @@ impl Selectors {
     }
 }
 
-/// The user name of `uid`, if it has one (lookup errors are treated as "no name", as in SPIRE).
-fn user_name(uid: u32) -> Option<String> {
-    match User::from_uid(Uid::from_raw(uid)) {
-        Ok(Some(user)) if !user.name.is_empty() => Some(user.name),
-        Ok(_) => None,
-        Err(err) => {
-            debug!(uid, error = %err, "user lookup failed");
-            None
+/// The ids a process runs as, from `/proc/<pid>/status`.
+struct Ids {
+    euid: u32,
+    egid: u32,
+    groups: Vec<u32>,
+}
+
+impl From<proc::StatusIds> for Ids {
+    fn from(status: proc::StatusIds) -> Self {
+        Ids {
+            euid: status.euid,
+            egid: status.egid,
+            groups: status.groups,
         }
     }
 }
 
-/// The group name of `gid`, if it has one.
-fn group_name(gid: u32) -> Option<String> {
-    match Group::from_gid(Gid::from_raw(gid)) {
-        Ok(Some(group)) if !group.name.is_empty() => Some(group.name),
-        Ok(_) => None,
-        Err(err) => {
-            debug!(gid, error = %err, "group lookup failed");
-            None
+impl Ids {
+    /// The uid, gid and group selectors, with names from `name` (`None`: not known yet, which
+    /// makes the whole answer `None`; `Some(None)`: the id has no name).
+    fn selectors(
+        &self,
+        name: impl Fn(Kind, u32) -> Option<Option<String>>,
+    ) -> Result<Option<Selectors>, AttestError> {
+        let mut out = Selectors::default();
+        out.push("uid", self.euid.to_string())?;
+        let Some(user) = name(Kind::User, self.euid) else {
+            return Ok(None);
+        };
+        if let Some(user) = user {
+            out.push("user", user)?;
         }
+        out.push("gid", self.egid.to_string())?;
+        let Some(group) = name(Kind::Group, self.egid) else {
+            return Ok(None);
+        };
+        if let Some(group) = group {
+            out.push("group", group)?;
+        }
+        for gid in &self.groups {
+            out.push("supplementary_gid", gid.to_string())?;
+            let Some(group) = name(Kind::Group, *gid) else {
+                return Ok(None);
+            };
+            if let Some(group) = group {
+                out.push("supplementary_group", group)?;
+            }
+        }
+        Ok(Some(out))
     }
 }

@@ -135,6 +135,8 @@ where
             () = &mut shutdown => return Ok(()),
             accepted = listener.accept() => accepted?,
         };
+        // Small responses should not wait for Nagle; failure to set it is harmless.
+        let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let service = service.clone();
         tokio::spawn(async move { handle(tcp, addr, acceptor, service).await });

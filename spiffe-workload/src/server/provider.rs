@@ -19,6 +19,12 @@ pub struct CallerInfo {
     pub uid: u32,
     /// Its group ID.
     pub gid: u32,
+    /// The process behind `pid` (start time, effective uid and gid) as captured when the
+    /// connection was accepted, so that a provider can check, when it attests a request, that
+    /// the PID still names the process that connected and not one that got the PID after the
+    /// caller exited (see [`spiffe_attest::process`]). `None` if it could not be read then
+    /// (the caller had already exited, or no PID was reported).
+    pub process: Option<spiffe_attest::ProcessIdentity>,
 }
 
 impl fmt::Display for CallerInfo {

@@ -196,9 +196,15 @@ fn caller_of<T>(request: &Request<T>) -> Result<CallerInfo, Status> {
     if let Some(caller) = request.extensions().get::<CallerInfo>() {
         return Ok(*caller);
     }
-    let cred = request
-        .extensions()
-        .get::<tonic::transport::server::UdsConnectInfo>()
+    let peer = request.extensions().get::<super::authority::PeerInfo>();
+    let process = peer.and_then(|p| p.process);
+    let cred = peer
+        .map(|p| &p.uds)
+        .or_else(|| {
+            request
+                .extensions()
+                .get::<tonic::transport::server::UdsConnectInfo>()
+        })
         .and_then(|info| info.peer_cred)
         .ok_or_else(|| {
             Status::internal(
@@ -212,6 +218,7 @@ fn caller_of<T>(request: &Request<T>) -> Result<CallerInfo, Status> {
         pid,
         uid: cred.uid(),
         gid: cred.gid(),
+        process,
     })
 }
 

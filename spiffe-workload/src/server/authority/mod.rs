@@ -16,6 +16,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use spiffe_attest::ProcessIdentity;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::UnixStream;
 use tonic::transport::server::{Connected, UdsConnectInfo};
@@ -28,6 +29,8 @@ const READ_CHUNK: usize = 16 * 1024;
 /// A UNIX stream whose incoming HTTP/2 header blocks get a valid `:authority`.
 pub(crate) struct AuthorityFix {
     inner: UnixStream,
+    /// The peer process, captured at accept.
+    process: Option<ProcessIdentity>,
     rewriter: Rewriter,
     /// Rewritten bytes not yet handed to the reader, from `out_pos`.
     out: Vec<u8>,
@@ -37,9 +40,24 @@ pub(crate) struct AuthorityFix {
 }
 
 impl AuthorityFix {
+    /// Wraps an accepted stream and captures the identity of the process that connected (its
+    /// start time, uid and gid), so that a later request on the connection can be tied to that
+    /// process rather than to whoever holds its PID by then.
     pub(crate) fn new(inner: UnixStream) -> Self {
+        let process = inner
+            .peer_cred()
+            .ok()
+            .and_then(|cred| cred.pid())
+            .and_then(|pid| match ProcessIdentity::capture(pid) {
+                Ok(process) => Some(process),
+                Err(err) => {
+                    tracing::debug!(pid, error = %err, "caller's process not captured at accept");
+                    None
+                }
+            });
         AuthorityFix {
             inner,
+            process,
             rewriter: Rewriter::new(),
             out: Vec::new(),
             out_pos: 0,
@@ -119,11 +137,24 @@ impl AsyncWrite for AuthorityFix {
     }
 }
 
+/// What a connection knows of its peer: the kernel's credentials for the UNIX stream, and the
+/// process captured at accept.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerInfo {
+    /// SO_PEERCRED.
+    pub(crate) uds: UdsConnectInfo,
+    /// The process that connected, as captured at accept.
+    pub(crate) process: Option<ProcessIdentity>,
+}
+
 /// The caller's credentials are those of the UNIX stream underneath.
 impl Connected for AuthorityFix {
-    type ConnectInfo = UdsConnectInfo;
+    type ConnectInfo = PeerInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.inner.connect_info()
+        PeerInfo {
+            uds: self.inner.connect_info(),
+            process: self.process,
+        }
     }
 }

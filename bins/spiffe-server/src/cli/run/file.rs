@@ -1,6 +1,7 @@
 //! The TOML configuration file. Keys mirror SPIRE's `server.conf`: they may sit at the top
 //! level or in a `[server]` table (SPIRE's `server { ... }` block), with `[health_checks]`,
-//! `[ca_subject]` and `[upstream_authority]` tables. Durations are Go strings ("24h", "1h30m")
+//! `[ca_subject]` and `[upstream_authority]` tables, and a `[plugins]` table (see
+//! [`super::plugins`]) for the `k8s_psat` node attestor. Durations are Go strings ("24h", "1h30m")
 //! or whole seconds.
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use serde::Deserialize;
 
+use super::plugins::PluginsFile;
 use crate::cli::duration;
 
 /// A duration in the file.
@@ -134,6 +136,8 @@ pub(crate) struct FileConfig {
     pub(crate) upstream_authority: Option<UpstreamFile>,
     /// HTTP health endpoints.
     pub(crate) health_checks: Option<HealthFile>,
+    /// SPIRE's `plugins { ... }` block (node attestors).
+    pub(crate) plugins: Option<PluginsFile>,
     /// SPIRE's `server { ... }` block.
     pub(crate) server: Option<Box<FileConfig>>,
 }
@@ -150,7 +154,7 @@ impl FileConfig {
         overlay!(self, top; trust_domain, data_dir, datastore, bind_address, bind_port,
             socket_path, log_level, log_format, ca_ttl, default_x509_svid_ttl,
             default_jwt_svid_ttl, agent_ttl, ca_key_type, jwt_key_type, jwt_issuer, ca_subject,
-            upstream_authority, health_checks);
+            upstream_authority, health_checks, plugins);
         self
     }
 

@@ -2,6 +2,7 @@
 
 mod file;
 mod logging;
+mod plugins;
 mod resolve;
 
 use std::path::PathBuf;

@@ -155,6 +155,9 @@ pub(crate) fn resolve(c: FileConfig) -> Result<(ServerConfig, LogSettings)> {
             bundle_path: u.bundle_file_path.clone(),
         });
     }
+    if let Some(plugins) = &c.plugins {
+        config.k8s_psat = plugins.k8s_psat()?;
+    }
     Ok((config, log))
 }
 
@@ -214,6 +217,26 @@ mod tests {
             msg(c),
             "ca_key_type: key type \"ec-p521\" is unknown; must be one of [rsa-2048, rsa-4096, ec-p256, ec-p384]"
         );
+    }
+
+    #[test]
+    fn k8s_psat_from_the_file() {
+        let file = super::super::file::parse(
+            r#"
+            trust_domain = "example.org"
+            data_dir = "/tmp/x"
+            [plugins.NodeAttestor.k8s_psat.plugin_data.clusters.demo]
+            service_account_allow_list = ["spire:spire-agent"]
+            "#,
+        );
+        let config = file.and_then(resolve).map(|(c, _)| c);
+        let psat = config.map(|c| c.k8s_psat).map_err(|e| e.to_string());
+        let clusters: Result<Vec<String>, String> = psat.map(|p| {
+            p.map(|p| p.clusters.into_keys().collect())
+                .unwrap_or_default()
+        });
+        assert_eq!(clusters, Ok(vec!["demo".to_owned()]));
+        assert_eq!(resolve(base()).map(|(c, _)| c.k8s_psat).ok(), Some(None));
     }
 
     #[test]

@@ -1,38 +1,12 @@
-//! Node attestation, server side: a plugin trait (the server verifies what the agent proves)
-//! and the join token attestor.
-
-use std::fmt::Debug;
+//! [`JoinTokenAttestor`]: single-use, expiring join tokens.
 
 use futures::future::BoxFuture;
-use spiffe_core::{Selector, SpiffeId};
+use spiffe_core::SpiffeId;
 use tonic::Status;
 
+use super::{NodeAttestation, NodeAttestor};
 use crate::datastore::now_unix;
 use crate::state::ServerState;
-
-/// What a successful node attestation establishes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeAttestation {
-    /// The agent's SPIFFE ID.
-    pub agent_id: SpiffeId,
-    /// Node selectors (for node alias entries).
-    pub selectors: Vec<Selector>,
-    /// Whether the agent may attest again later with fresh evidence.
-    pub can_reattest: bool,
-}
-
-/// Verifies the evidence an agent presents (the `type` of `AttestationData` names it).
-pub trait NodeAttestor: Send + Sync + Debug {
-    /// The attestation type (`join_token`, `k8s_psat`, ...).
-    fn kind(&self) -> &str;
-
-    /// Verifies `payload` and returns the agent's identity, or a status naming what failed.
-    fn attest<'a>(
-        &'a self,
-        state: &'a ServerState,
-        payload: &'a [u8],
-    ) -> BoxFuture<'a, Result<NodeAttestation, Status>>;
-}
 
 /// The join token attestor: single-use tokens that expire; the agent becomes
 /// `spiffe://<td>/spire/agent/join_token/<token>`.

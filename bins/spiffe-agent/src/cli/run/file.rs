@@ -1,0 +1,197 @@
+//! The TOML configuration file. Keys mirror SPIRE's `agent.conf`: they may sit at the top
+//! level or in an `[agent]` table (SPIRE's `agent { ... }` block). File sinks are
+//! `[[sink]]` tables with `dir` and either `spiffe_id` or `selectors`. A `[plugins]` table (see
+//! [`super::plugins`]) configures `k8s_psat` node attestation and the `k8s` workload attestor.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use serde::Deserialize;
+
+use super::plugins::PluginsFile;
+
+/// A `[[sink]]`: where to write one workload's SVID as files.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SinkFile {
+    /// The SPIFFE ID whose SVID is written.
+    pub(crate) spiffe_id: Option<String>,
+    /// Or: the SVID of the first entry holding all these selectors (`type:value`).
+    pub(crate) selectors: Option<Vec<String>>,
+    /// The directory (`svid.pem`, `key.pem`, `bundle.pem`).
+    pub(crate) dir: Option<PathBuf>,
+}
+
+/// Every setting; unset ones are `None`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    /// The trust domain.
+    pub(crate) trust_domain: Option<String>,
+    /// Where the agent keeps its SVID, key and bundle.
+    pub(crate) data_dir: Option<PathBuf>,
+    /// The server's host name or IP address.
+    pub(crate) server_address: Option<String>,
+    /// The server's agent API port.
+    pub(crate) server_port: Option<u16>,
+    /// The Workload API socket.
+    pub(crate) socket_path: Option<PathBuf>,
+    /// A join token for the first attestation.
+    pub(crate) join_token: Option<String>,
+    /// A file holding the join token.
+    pub(crate) join_token_file: Option<PathBuf>,
+    /// PEM file of the trust domain's roots, to trust the server at first contact.
+    pub(crate) trust_bundle_path: Option<PathBuf>,
+    /// Trust the server without verification at first contact (tests only).
+    pub(crate) insecure_bootstrap: Option<bool>,
+    /// debug, info, warn, error.
+    pub(crate) log_level: Option<String>,
+    /// text or json.
+    pub(crate) log_format: Option<String>,
+    /// Write logs to this file instead of stderr.
+    pub(crate) log_file: Option<PathBuf>,
+    /// Most X509-SVIDs kept for entries no workload watches (0: SPIRE's default, 1000).
+    pub(crate) x509_svid_cache_max_size: Option<usize>,
+    /// Produce `unix:path` and `unix:sha256` selectors.
+    pub(crate) discover_workload_path: Option<bool>,
+    /// File sinks.
+    #[serde(alias = "sinks")]
+    pub(crate) sink: Option<Vec<SinkFile>>,
+    /// SPIRE's `plugins { ... }` block (node and workload attestors).
+    pub(crate) plugins: Option<PluginsFile>,
+    /// SPIRE's `agent { ... }` block.
+    pub(crate) agent: Option<Box<FileConfig>>,
+}
+
+macro_rules! overlay {
+    ($base:ident, $top:ident; $($field:ident),*) => {
+        $( if $top.$field.is_some() { $base.$field = $top.$field; } )*
+    };
+}
+
+impl FileConfig {
+    /// `top`'s set values over `self`'s.
+    pub(crate) fn overlay(mut self, top: FileConfig) -> FileConfig {
+        overlay!(self, top; trust_domain, data_dir, server_address, server_port, socket_path,
+            join_token, join_token_file, trust_bundle_path, insecure_bootstrap, log_level,
+            log_format, log_file, x509_svid_cache_max_size, discover_workload_path, sink, plugins);
+        self
+    }
+
+    /// The `[agent]` table merged into the top level.
+    fn flatten(mut self) -> FileConfig {
+        match self.agent.take() {
+            Some(agent) => self.overlay(agent.flatten()),
+            None => self,
+        }
+    }
+}
+
+/// Go's `os.ExpandEnv`: `$VAR` and `${VAR}` replaced by the variable's value (empty if unset).
+pub(crate) fn expand_env(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
+            match braced.find('}') {
+                Some(end) => (&braced[..end], end + 2),
+                None => ("", 0),
+            }
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..end], end)
+        };
+        if consumed == 0 {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        out.push_str(&std::env::var(name).unwrap_or_default());
+        rest = &after[consumed..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Parses the file's text.
+pub(crate) fn parse(text: &str) -> Result<FileConfig> {
+    let config: FileConfig = toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: ")
+        });
+        anyhow!("{}{}", at.unwrap_or_default(), e.message().trim())
+    })?;
+    Ok(config.flatten())
+}
+
+/// Reads and parses the file at `path`.
+pub(crate) fn load(path: &Path, expand: bool) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("could not read config file {}", path.display()))?;
+    let text = if expand { expand_env(&text) } else { text };
+    parse(&text).with_context(|| format!("config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spire_names_top_level_or_agent_table() {
+        let c = parse(
+            r#"
+            trust_domain = "a.org"
+            server_port = 8081
+            [agent]
+            trust_domain = "b.org"
+            server_address = "spire-server"
+            insecure_bootstrap = true
+            [[sink]]
+            spiffe_id = "spiffe://b.org/web"
+            dir = "/run/web"
+            [[sink]]
+            selectors = ["unix:uid:1000"]
+            dir = "/run/other"
+            "#,
+        )
+        .ok()
+        .unwrap_or_default();
+        assert_eq!(c.trust_domain.as_deref(), Some("b.org"));
+        assert_eq!(c.server_address.as_deref(), Some("spire-server"));
+        assert_eq!(c.server_port, Some(8081));
+        assert_eq!(c.insecure_bootstrap, Some(true));
+        let sinks = c.sink.unwrap_or_default();
+        assert_eq!(sinks.len(), 2);
+        assert_eq!(sinks[0].spiffe_id.as_deref(), Some("spiffe://b.org/web"));
+        assert_eq!(sinks[1].selectors, Some(vec!["unix:uid:1000".to_owned()]));
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        let e = parse("trust_domian = \"x\"")
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("line 1, column 1: unknown field `trust_domian`"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn env_expansion() {
+        let path = std::env::var("PATH").unwrap_or_default();
+        assert_eq!(
+            expand_env("a=${PATH}/$PATH $ x"),
+            format!("a={path}/{path} $ x")
+        );
+    }
+}

@@ -1,0 +1,460 @@
+//! The `[plugins]` table: SPIRE's `plugins { NodeAttestor "k8s_psat" { plugin_data { ... } } }`
+//! written as TOML, `[plugins.NodeAttestor.k8s_psat.plugin_data]`.
+//!
+//! ```toml
+//! [plugins.NodeAttestor.k8s_psat.plugin_data]
+//! cluster = "demo-cluster"
+//! token_path = "/var/run/secrets/tokens/spire-agent"   # the default
+//!
+//! [plugins.WorkloadAttestor.unix.plugin_data]              # unix is always on
+//! discover_workload_path = false
+//!
+//! [plugins.WorkloadAttestor.k8s.plugin_data]
+//! node_name_env = "MY_NODE_NAME"        # the default; node_name wins over it
+//! kubelet_secure_port = 10250           # the default
+//! kubelet_read_only_port = 0            # non-zero: plain HTTP on this port instead
+//! skip_kubelet_verification = false
+//! kubelet_ca_path = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+//! token_path = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+//! use_anonymous_authentication = false
+//! max_poll_attempts = 60
+//! poll_retry_interval = "500ms"
+//! disable_container_selectors = false
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use serde::Deserialize;
+use spiffe_agent::config::{DEFAULT_PSAT_TOKEN_PATH, K8sPsatConfig, K8sWorkloadConfig};
+use spiffe_attest::k8s::{
+    DEFAULT_KUBELET_CA_PATH, DEFAULT_MAX_POLL_ATTEMPTS, DEFAULT_NODE_NAME_ENV,
+    DEFAULT_POLL_RETRY_INTERVAL, DEFAULT_SECURE_PORT, DEFAULT_TOKEN_PATH, Kubelet, KubeletAuth,
+    KubeletVerification,
+};
+
+use crate::cli::duration;
+
+/// `[plugins]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PluginsFile {
+    /// `[plugins.NodeAttestor.<name>]`.
+    #[serde(rename = "NodeAttestor")]
+    pub(crate) node_attestor: Option<NodeAttestorsFile>,
+    /// `[plugins.WorkloadAttestor.<name>]`.
+    #[serde(rename = "WorkloadAttestor")]
+    pub(crate) workload_attestor: Option<WorkloadAttestorsFile>,
+}
+
+/// The node attestor plugins, by name.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NodeAttestorsFile {
+    /// `join_token`: on whenever a join token is given; no settings.
+    pub(crate) join_token: Option<Plugin<EmptyData>>,
+    /// `k8s_psat`.
+    pub(crate) k8s_psat: Option<Plugin<PsatData>>,
+}
+
+/// The workload attestor plugins, by name.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WorkloadAttestorsFile {
+    /// `unix`: always on.
+    pub(crate) unix: Option<Plugin<UnixData>>,
+    /// `k8s`.
+    pub(crate) k8s: Option<Plugin<K8sData>>,
+}
+
+/// One plugin: its data and whether it is on (SPIRE's `enabled`, default true).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Plugin<T> {
+    /// Off with `enabled = false`.
+    pub(crate) enabled: Option<bool>,
+    /// The plugin's settings.
+    pub(crate) plugin_data: Option<T>,
+}
+
+impl<T> Plugin<T> {
+    fn enabled(&self) -> bool {
+        self.enabled.unwrap_or(true)
+    }
+}
+
+/// A plugin without settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EmptyData {}
+
+/// `k8s_psat`'s `plugin_data`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PsatData {
+    /// The cluster's name, as the server knows it.
+    pub(crate) cluster: Option<String>,
+    /// The projected service account token.
+    pub(crate) token_path: Option<PathBuf>,
+}
+
+/// `unix`'s `plugin_data`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UnixData {
+    /// `unix:path` and `unix:sha256` selectors.
+    pub(crate) discover_workload_path: Option<bool>,
+}
+
+/// A duration: a Go string (`"500ms"`) or whole seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum DurationValue {
+    /// `"500ms"`.
+    Text(String),
+    /// Seconds.
+    Seconds(u64),
+}
+
+impl DurationValue {
+    fn get(&self, key: &str) -> Result<Duration> {
+        match self {
+            DurationValue::Seconds(s) => Ok(Duration::from_secs(*s)),
+            DurationValue::Text(t) => duration::parse(t).map_err(|e| anyhow!("{key}: {e}")),
+        }
+    }
+}
+
+/// `k8s`'s `plugin_data`, SPIRE's names.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct K8sData {
+    /// The node's name (wins over `node_name_env`).
+    pub(crate) node_name: Option<String>,
+    /// The environment variable holding the node's name (default `MY_NODE_NAME`).
+    pub(crate) node_name_env: Option<String>,
+    /// The kubelet's HTTPS port (default 10250).
+    pub(crate) kubelet_secure_port: Option<u16>,
+    /// The kubelet's plain HTTP port; non-zero: used instead of the secure port.
+    pub(crate) kubelet_read_only_port: Option<u16>,
+    /// Do not check the kubelet's certificate.
+    pub(crate) skip_kubelet_verification: Option<bool>,
+    /// The CA certificates the kubelet's certificate must chain to.
+    pub(crate) kubelet_ca_path: Option<PathBuf>,
+    /// The bearer token presented to the kubelet.
+    pub(crate) token_path: Option<PathBuf>,
+    /// Present no credentials to the kubelet.
+    pub(crate) use_anonymous_authentication: Option<bool>,
+    /// How many pod lists are searched for a container.
+    pub(crate) max_poll_attempts: Option<u32>,
+    /// How long a pod list is reused, and the least time between two kubelet requests.
+    pub(crate) poll_retry_interval: Option<DurationValue>,
+    /// Only pod selectors.
+    pub(crate) disable_container_selectors: Option<bool>,
+}
+
+const PSAT_KEY: &str = "plugins.NodeAttestor.k8s_psat.plugin_data";
+const K8S_KEY: &str = "plugins.WorkloadAttestor.k8s.plugin_data";
+
+fn non_empty(p: Option<&PathBuf>) -> Option<PathBuf> {
+    p.filter(|p| !p.as_os_str().is_empty()).cloned()
+}
+
+impl K8sData {
+    /// The attestor's settings; `env` looks up an environment variable.
+    fn config(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<K8sWorkloadConfig> {
+        let node_name_env = self
+            .node_name_env
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| DEFAULT_NODE_NAME_ENV.to_owned());
+        let node_name = self
+            .node_name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .or_else(|| env(&node_name_env).filter(|n| !n.is_empty()));
+        let read_only = self.kubelet_read_only_port.filter(|p| *p != 0);
+        let skip = self.skip_kubelet_verification.unwrap_or(false);
+        let anonymous = self.use_anonymous_authentication.unwrap_or(false);
+        let ca = non_empty(self.kubelet_ca_path.as_ref());
+        let token = non_empty(self.token_path.as_ref());
+        let kubelet = match read_only {
+            Some(port) => {
+                if self.kubelet_secure_port.is_some_and(|p| p != 0) {
+                    bail!(
+                        "{K8S_KEY}: only one of kubelet_read_only_port or kubelet_secure_port can be specified"
+                    );
+                }
+                Kubelet::ReadOnly { port }
+            }
+            None => {
+                if skip && ca.is_some() {
+                    bail!(
+                        "{K8S_KEY}: only one of skip_kubelet_verification or kubelet_ca_path can be specified"
+                    );
+                }
+                if anonymous && token.is_some() {
+                    bail!(
+                        "{K8S_KEY}: only one of use_anonymous_authentication or token_path can be specified"
+                    );
+                }
+                Kubelet::Secure {
+                    port: self
+                        .kubelet_secure_port
+                        .filter(|p| *p != 0)
+                        .unwrap_or(DEFAULT_SECURE_PORT),
+                    verification: if skip {
+                        KubeletVerification::Skip
+                    } else {
+                        KubeletVerification::CaFile(
+                            ca.unwrap_or_else(|| PathBuf::from(DEFAULT_KUBELET_CA_PATH)),
+                        )
+                    },
+                    auth: if anonymous {
+                        KubeletAuth::Anonymous
+                    } else {
+                        KubeletAuth::Token(
+                            token.unwrap_or_else(|| PathBuf::from(DEFAULT_TOKEN_PATH)),
+                        )
+                    },
+                }
+            }
+        };
+        let max_poll_attempts = match self.max_poll_attempts {
+            None | Some(0) => DEFAULT_MAX_POLL_ATTEMPTS,
+            Some(n) => n,
+        };
+        let poll_retry_interval = match &self.poll_retry_interval {
+            None => DEFAULT_POLL_RETRY_INTERVAL,
+            Some(d) => d.get(&format!("{K8S_KEY}.poll_retry_interval"))?,
+        };
+        if poll_retry_interval.is_zero() {
+            bail!("{K8S_KEY}.poll_retry_interval must be greater than zero");
+        }
+        Ok(K8sWorkloadConfig {
+            kubelet,
+            node_name,
+            max_poll_attempts,
+            poll_retry_interval,
+            disable_container_selectors: self.disable_container_selectors.unwrap_or(false),
+        })
+    }
+}
+
+/// What the `[plugins]` table sets in the agent's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PluginSettings {
+    /// Node attestation with a projected service account token.
+    pub(crate) k8s_psat: Option<K8sPsatConfig>,
+    /// The k8s workload attestor.
+    pub(crate) k8s_workload: Option<K8sWorkloadConfig>,
+    /// `unix`'s `discover_workload_path`, if set there.
+    pub(crate) discover_workload_path: Option<bool>,
+}
+
+impl PluginsFile {
+    /// The settings, with the node name looked up in the process's environment.
+    pub(crate) fn settings(&self) -> Result<PluginSettings> {
+        self.settings_with_env(&|name| std::env::var(name).ok())
+    }
+
+    /// The settings, with `env` looking up environment variables.
+    pub(crate) fn settings_with_env(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<PluginSettings> {
+        let mut out = PluginSettings::default();
+        if let Some(nodes) = &self.node_attestor {
+            if nodes.join_token.as_ref().is_some_and(|p| !p.enabled()) {
+                bail!("plugins.NodeAttestor.join_token: join_token attestation cannot be disabled");
+            }
+            if let Some(psat) = nodes.k8s_psat.as_ref().filter(|p| p.enabled()) {
+                let data = psat.plugin_data.clone().unwrap_or_default();
+                let cluster = data.cluster.filter(|c| !c.is_empty()).ok_or_else(|| {
+                    anyhow!("{PSAT_KEY}: cluster must be configured (the name the server knows the cluster by)")
+                })?;
+                out.k8s_psat = Some(K8sPsatConfig {
+                    cluster,
+                    token_path: non_empty(data.token_path.as_ref())
+                        .unwrap_or_else(|| PathBuf::from(DEFAULT_PSAT_TOKEN_PATH)),
+                });
+            }
+        }
+        if let Some(workloads) = &self.workload_attestor {
+            if let Some(unix) = &workloads.unix {
+                if !unix.enabled() {
+                    bail!("plugins.WorkloadAttestor.unix: the unix attestor cannot be disabled");
+                }
+                out.discover_workload_path = unix
+                    .plugin_data
+                    .as_ref()
+                    .and_then(|d| d.discover_workload_path);
+            }
+            if let Some(k8s) = workloads.k8s.as_ref().filter(|p| p.enabled()) {
+                out.k8s_workload = Some(k8s.plugin_data.clone().unwrap_or_default().config(env)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::run::file::parse;
+
+    fn settings(text: &str, env: &[(&str, &str)]) -> Result<PluginSettings> {
+        let c = parse(text)?;
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        c.plugins
+            .unwrap_or_default()
+            .settings_with_env(&move |name| {
+                env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            })
+    }
+
+    fn msg(text: &str) -> String {
+        settings(text, &[])
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn spire_agent_plugins_in_toml() {
+        let s = settings(
+            r#"
+            [agent]
+            trust_domain = "example.org"
+            [plugins.NodeAttestor.k8s_psat.plugin_data]
+            cluster = "demo-cluster"
+            [plugins.WorkloadAttestor.unix.plugin_data]
+            discover_workload_path = true
+            [plugins.WorkloadAttestor.k8s.plugin_data]
+            skip_kubelet_verification = true
+            poll_retry_interval = "250ms"
+            max_poll_attempts = 5
+            "#,
+            &[("MY_NODE_NAME", "kind-worker")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.k8s_psat,
+            Some(K8sPsatConfig {
+                cluster: "demo-cluster".into(),
+                token_path: "/var/run/secrets/tokens/spire-agent".into(),
+            })
+        );
+        assert_eq!(s.discover_workload_path, Some(true));
+        let k8s = s.k8s_workload.unwrap();
+        assert_eq!(k8s.node_name.as_deref(), Some("kind-worker"));
+        assert_eq!(
+            k8s.kubelet,
+            Kubelet::Secure {
+                port: 10250,
+                verification: KubeletVerification::Skip,
+                auth: KubeletAuth::Token(
+                    "/var/run/secrets/kubernetes.io/serviceaccount/token".into()
+                ),
+            }
+        );
+        assert_eq!(k8s.poll_retry_interval, Duration::from_millis(250));
+        assert_eq!(k8s.max_poll_attempts, 5);
+        assert!(!k8s.disable_container_selectors);
+    }
+
+    #[test]
+    fn k8s_defaults_and_variants() {
+        // Defaults: SPIRE's, no node name when the variable is unset.
+        let s = settings("[plugins.WorkloadAttestor.k8s]\n", &[]).unwrap();
+        assert_eq!(s.k8s_workload, Some(K8sWorkloadConfig::default()));
+        assert_eq!(s.k8s_psat, None);
+        // node_name wins over the variable; a custom variable; the read-only port.
+        let s = settings(
+            "[plugins.WorkloadAttestor.k8s.plugin_data]\nnode_name = \"n1\"\nnode_name_env = \"NODE\"\n",
+            &[("NODE", "n2")],
+        )
+        .unwrap();
+        assert_eq!(s.k8s_workload.unwrap().node_name.as_deref(), Some("n1"));
+        let s = settings(
+            "[plugins.WorkloadAttestor.k8s.plugin_data]\nnode_name_env = \"NODE\"\nkubelet_read_only_port = 10255\n",
+            &[("NODE", "n2"), ("MY_NODE_NAME", "n3")],
+        )
+        .unwrap();
+        let k8s = s.k8s_workload.unwrap();
+        assert_eq!(k8s.node_name.as_deref(), Some("n2"));
+        assert_eq!(k8s.kubelet, Kubelet::ReadOnly { port: 10255 });
+        let s = settings(
+            "[plugins.WorkloadAttestor.k8s.plugin_data]\nkubelet_secure_port = 11250\nkubelet_ca_path = \"/ca.pem\"\nuse_anonymous_authentication = true\npoll_retry_interval = 2\ndisable_container_selectors = true\n",
+            &[],
+        )
+        .unwrap();
+        let k8s = s.k8s_workload.unwrap();
+        assert_eq!(
+            k8s.kubelet,
+            Kubelet::Secure {
+                port: 11250,
+                verification: KubeletVerification::CaFile("/ca.pem".into()),
+                auth: KubeletAuth::Anonymous,
+            }
+        );
+        assert_eq!(k8s.poll_retry_interval, Duration::from_secs(2));
+        assert!(k8s.disable_container_selectors);
+        // Disabled: no attestor.
+        let s = settings("[plugins.WorkloadAttestor.k8s]\nenabled = false\n", &[]).unwrap();
+        assert_eq!(s.k8s_workload, None);
+    }
+
+    #[test]
+    fn psat_token_path_and_refusals() {
+        let s = settings(
+            "[plugins.NodeAttestor.k8s_psat.plugin_data]\ncluster = \"c1\"\ntoken_path = \"/t\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.k8s_psat.map(|p| p.token_path), Some(PathBuf::from("/t")));
+        assert_eq!(
+            msg("[plugins.NodeAttestor.k8s_psat.plugin_data]\ntoken_path = \"/t\"\n"),
+            "plugins.NodeAttestor.k8s_psat.plugin_data: cluster must be configured (the name the server knows the cluster by)"
+        );
+        assert!(
+            msg("[plugins.NodeAttestor.k8s_psat.plugin_data]\nclusters = \"c1\"\n")
+                .contains("unknown field `clusters`")
+        );
+        assert_eq!(
+            msg(
+                "[plugins.WorkloadAttestor.k8s.plugin_data]\nskip_kubelet_verification = true\nkubelet_ca_path = \"/ca\"\n"
+            ),
+            "plugins.WorkloadAttestor.k8s.plugin_data: only one of skip_kubelet_verification or kubelet_ca_path can be specified"
+        );
+        assert_eq!(
+            msg(
+                "[plugins.WorkloadAttestor.k8s.plugin_data]\nkubelet_read_only_port = 10255\nkubelet_secure_port = 10250\n"
+            ),
+            "plugins.WorkloadAttestor.k8s.plugin_data: only one of kubelet_read_only_port or kubelet_secure_port can be specified"
+        );
+        assert_eq!(
+            msg(
+                "[plugins.WorkloadAttestor.k8s.plugin_data]\nuse_anonymous_authentication = true\ntoken_path = \"/t\"\n"
+            ),
+            "plugins.WorkloadAttestor.k8s.plugin_data: only one of use_anonymous_authentication or token_path can be specified"
+        );
+        assert!(
+            msg("[plugins.WorkloadAttestor.k8s.plugin_data]\npoll_retry_interval = \"soon\"\n")
+                .starts_with("plugins.WorkloadAttestor.k8s.plugin_data.poll_retry_interval: ")
+        );
+        assert_eq!(
+            msg("[plugins.WorkloadAttestor.k8s.plugin_data]\npoll_retry_interval = 0\n"),
+            "plugins.WorkloadAttestor.k8s.plugin_data.poll_retry_interval must be greater than zero"
+        );
+        assert!(msg("[plugins.WorkloadAttestor.docker]\n").contains("unknown field `docker`"));
+        assert_eq!(
+            msg("[plugins.WorkloadAttestor.unix]\nenabled = false\n"),
+            "plugins.WorkloadAttestor.unix: the unix attestor cannot be disabled"
+        );
+    }
+}

@@ -1,0 +1,40 @@
+//! The ClusterSPIFFEID controller as a library: Kubernetes resources in, registration entries
+//! out.
+//!
+//! - [`crd`]: the `ClusterSPIFFEID` and `ClusterStaticEntry` resources
+//!   (`spire.spiffe.io/v1alpha1`, cluster-scoped, SPIRE's field names) and their
+//!   `CustomResourceDefinition`s, generated from the Rust types.
+//! - [`template`]: the Go-template subset that renders `spiffeIDTemplate`,
+//!   `dnsNameTemplates` and `workloadSelectorTemplates`; [`data`]: what templates see.
+//! - [`labels`]: label selectors (`matchLabels`, `matchExpressions`) and `matchNames`.
+//! - [`render`] and [`plan`]: from a snapshot of the cluster to the entries it should have
+//!   (pure functions, also behind the `render` subcommand); [`diff`]: what to change on the
+//!   server; [`entry`]: the desired entry and its deterministic ID.
+//! - [`registry`]: the server's entry API (SPIRE's `spire.api.server.entry.v1`), behind the
+//!   [`registry::EntryStore`] trait.
+//! - [`controller`]: the level-triggered loop: watches, reconcile, status and events.
+//! - [`offline`]: reading Kubernetes YAML into a snapshot, for `render` without a cluster.
+//! - `testkit` (feature `testkit`): a fake Kubernetes API server speaking the real wire
+//!   format, for tests and benchmarks.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod controller;
+pub mod crd;
+pub mod data;
+pub mod diff;
+pub mod duration;
+pub mod entry;
+pub mod labels;
+pub mod offline;
+pub mod plan;
+pub mod registry;
+pub mod render;
+mod status;
+pub mod template;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use config::ControllerConfig;
+pub use controller::{Controller, ControllerError, ReconcileReport};
+pub use crd::{ClusterSPIFFEID, ClusterStaticEntry};

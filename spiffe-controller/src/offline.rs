@@ -1,0 +1,216 @@
+//! Kubernetes YAML in, a [`ClusterSnapshot`] out: what `spiffe-controller render` reads.
+//! Multi-document YAML (and `kind: List`) of `ClusterSPIFFEID`, `ClusterStaticEntry`, `Pod`,
+//! `Namespace` and `Node`; other kinds are skipped with a note. What a hand-written manifest
+//! usually leaves out is filled in with visible placeholders (and a note for each): a
+//! namespace a pod names but no document defines, a pod's UID, an unscheduled pod's node, a
+//! node no document defines.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::plan::ClusterSnapshot;
+
+/// The node unscheduled pods are placed on.
+pub const PLACEHOLDER_NODE: &str = "unscheduled";
+
+/// Why the input could not be read.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum OfflineError {
+    /// Not YAML.
+    #[error("{source_name}: document {index}: {error}")]
+    Yaml {
+        /// File name (or `-`).
+        source_name: String,
+        /// 1-based document number.
+        index: usize,
+        /// Why.
+        error: serde_yaml::Error,
+    },
+    /// YAML, but not a valid object of its kind.
+    #[error("{source_name}: document {index} ({kind}): {error}")]
+    Object {
+        /// File name.
+        source_name: String,
+        /// 1-based document number.
+        index: usize,
+        /// The kind.
+        kind: String,
+        /// Why.
+        error: serde_json::Error,
+    },
+}
+
+/// A snapshot and what was assumed to build it.
+#[derive(Debug, Clone, Default)]
+pub struct OfflineInput {
+    /// The objects.
+    pub snapshot: ClusterSnapshot,
+    /// What was skipped or filled in.
+    pub notes: Vec<String>,
+}
+
+impl OfflineInput {
+    /// Adds the documents of one YAML text (`source_name` is for messages).
+    pub fn add_yaml(&mut self, source_name: &str, text: &str) -> Result<(), OfflineError> {
+        for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+            let index = i + 1;
+            let value = Value::deserialize(doc).map_err(|error| OfflineError::Yaml {
+                source_name: source_name.to_owned(),
+                index,
+                error,
+            })?;
+            self.add_value(source_name, index, value)?;
+        }
+        Ok(())
+    }
+
+    fn add_value(
+        &mut self,
+        source_name: &str,
+        index: usize,
+        value: Value,
+    ) -> Result<(), OfflineError> {
+        if value.is_null() {
+            return Ok(());
+        }
+        let kind = value
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let object = |error| OfflineError::Object {
+            source_name: source_name.to_owned(),
+            index,
+            kind: kind.clone(),
+            error,
+        };
+        let s = &mut self.snapshot;
+        match kind.as_str() {
+            "List" => {
+                let items = value
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                for item in items {
+                    self.add_value(source_name, index, item)?;
+                }
+            }
+            "Pod" => s
+                .pods
+                .push(Arc::new(serde_json::from_value(value).map_err(object)?)),
+            "Node" => s
+                .nodes
+                .push(Arc::new(serde_json::from_value(value).map_err(object)?)),
+            "Namespace" => s
+                .namespaces
+                .push(Arc::new(serde_json::from_value(value).map_err(object)?)),
+            "ClusterSPIFFEID" => s
+                .cluster_spiffe_ids
+                .push(Arc::new(serde_json::from_value(value).map_err(object)?)),
+            "ClusterStaticEntry" => s
+                .static_entries
+                .push(Arc::new(serde_json::from_value(value).map_err(object)?)),
+            other => self.notes.push(format!(
+                "{source_name}: document {index}: kind {other:?} is not used, skipped"
+            )),
+        }
+        Ok(())
+    }
+
+    /// Fills in what the documents leave out (see the module docs), noting each assumption.
+    pub fn complete(&mut self) {
+        let s = &mut self.snapshot;
+        let mut pods = Vec::with_capacity(s.pods.len());
+        for p in s.pods.drain(..) {
+            let mut pod = Arc::unwrap_or_clone(p);
+            let ns = pod
+                .metadata
+                .namespace
+                .get_or_insert_with(|| "default".to_owned())
+                .clone();
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            if pod.metadata.uid.as_deref().unwrap_or("").is_empty() {
+                let uid = format!("uid-of-{ns}-{name}");
+                self.notes.push(format!(
+                    "pod {ns}/{name} has no metadata.uid; using placeholder {uid:?}"
+                ));
+                pod.metadata.uid = Some(uid);
+            }
+            let spec = pod.spec.get_or_insert_with(Default::default);
+            if spec.node_name.as_deref().unwrap_or("").is_empty() {
+                self.notes.push(format!(
+                    "pod {ns}/{name} is not scheduled (no spec.nodeName); placing it on node {PLACEHOLDER_NODE:?}"
+                ));
+                spec.node_name = Some(PLACEHOLDER_NODE.to_owned());
+            }
+            pods.push(Arc::new(pod));
+        }
+        s.pods = pods;
+        let known_ns: BTreeSet<String> = s
+            .namespaces
+            .iter()
+            .filter_map(|n| n.metadata.name.clone())
+            .collect();
+        let wanted_ns: BTreeSet<String> = s
+            .pods
+            .iter()
+            .filter_map(|p| p.metadata.namespace.clone())
+            .collect();
+        for ns in wanted_ns.difference(&known_ns) {
+            self.notes.push(format!(
+                "namespace {ns:?} has no Namespace document; assuming one without labels"
+            ));
+            s.namespaces.push(Arc::new(Namespace {
+                metadata: ObjectMeta {
+                    name: Some(ns.clone()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }));
+        }
+        let known_nodes: BTreeSet<String> = s
+            .nodes
+            .iter()
+            .filter_map(|n| n.metadata.name.clone())
+            .collect();
+        let wanted_nodes: BTreeSet<String> = s
+            .pods
+            .iter()
+            .filter_map(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
+            .collect();
+        for node in wanted_nodes.difference(&known_nodes) {
+            let uid = format!("uid-of-node-{node}");
+            self.notes.push(format!(
+                "node {node:?} has no Node document; its agent ID uses placeholder UID {uid:?}"
+            ));
+            s.nodes.push(Arc::new(Node {
+                metadata: ObjectMeta {
+                    name: Some(node.clone()),
+                    uid: Some(uid),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }));
+        }
+    }
+}
+
+/// Reads YAML texts (name, text) into a completed snapshot.
+pub fn read_documents<'a>(
+    inputs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<OfflineInput, OfflineError> {
+    let mut input = OfflineInput::default();
+    for (name, text) in inputs {
+        input.add_yaml(name, text)?;
+    }
+    input.complete();
+    Ok(input)
+}

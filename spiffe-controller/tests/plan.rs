@@ -1,0 +1,228 @@
+//! The plan on the fixture cluster, offline: selection by matchLabels, matchExpressions and
+//! matchNames, the ignored namespaces, the rendered fields, fallbacks and masking, and failures
+//! that are reported rather than panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use spiffe_controller::offline::read_documents;
+use spiffe_controller::plan::{ClusterSnapshot, ResourceRef, plan};
+
+fn snapshot(extra: &str) -> ClusterSnapshot {
+    let cluster = [
+        fixture("cluster/namespaces.yaml"),
+        fixture("cluster/nodes.yaml"),
+        fixture("cluster/pods.yaml"),
+    ];
+    let mut inputs: Vec<(&str, &str)> = cluster.iter().map(|t| ("cluster", t.as_str())).collect();
+    inputs.push(("extra", extra));
+    let input = read_documents(inputs).unwrap();
+    assert!(input.notes.is_empty(), "{:?}", input.notes);
+    input.snapshot
+}
+
+fn ids(p: &spiffe_controller::plan::Plan) -> Vec<String> {
+    let mut v: Vec<String> = p
+        .entries
+        .values()
+        .map(|d| d.entry.spiffe_id.to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn seed_resource_selects_only_the_prod_pod() {
+    let snap = snapshot(&fixture("resources/payment-service-spiffe-id.yaml"));
+    let p = plan(&config(), &snap);
+    assert_eq!(ids(&p), ["spiffe://mycompany.com/ns/prod/sa/payment-sa"]);
+    let d = p.entries.values().next().unwrap();
+    assert_eq!(
+        d.entry.parent_id.to_string(),
+        format!("spiffe://{TD}/spire/agent/k8s_psat/{CLUSTER}/{NODE_1_UID}")
+    );
+    assert_eq!(
+        d.entry
+            .selectors
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>(),
+        [format!("k8s:pod-uid:{PAYMENT_POD_UID}")]
+    );
+    assert!(d.entry.id.starts_with("spiffe-controller."));
+    let s = &p.spiffe_id_stats["payment-service-identity"];
+    assert_eq!(
+        (s.namespaces_selected, s.pods_selected, s.entries_to_set),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn expressions_ignored_namespaces_and_rendered_fields() {
+    let snap = snapshot(
+        r#"
+apiVersion: spire.spiffe.io/v1alpha1
+kind: ClusterSPIFFEID
+metadata:
+  name: everything-labelled
+spec:
+  spiffeIDTemplate: "spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}"
+  dnsNameTemplates:
+  - "{{ index .PodMeta.Labels \"app\" }}.{{ .PodMeta.Namespace }}.svc.{{ .ClusterDomain }}"
+  workloadSelectorTemplates:
+  - "k8s:ns:{{ .PodMeta.Namespace }}"
+  ttl: 30m
+  jwtTtl: 5m
+  federatesWith: [partner.example]
+  hint: external
+  podSelector:
+    matchExpressions:
+    - key: app
+      operator: In
+      values: [payment-service, user-service]
+  namespaceSelector:
+    matchExpressions:
+    - key: env
+      operator: Exists
+"#,
+    );
+    let p = plan(&config(), &snap);
+    // coredns in kube-system carries app: payment-service but has no env label; staging does.
+    assert_eq!(
+        ids(&p),
+        [
+            "spiffe://mycompany.com/ns/prod/sa/payment-sa",
+            "spiffe://mycompany.com/ns/prod/sa/user-sa",
+            "spiffe://mycompany.com/ns/staging/sa/payment-sa",
+        ]
+    );
+    let canary = p
+        .entries
+        .values()
+        .find(|d| d.entry.spiffe_id.to_string().contains("staging"))
+        .unwrap();
+    assert_eq!(
+        canary.entry.dns_names,
+        ["payment-service.staging.svc.cluster.local"]
+    );
+    assert_eq!(canary.entry.x509_svid_ttl, 1800);
+    assert_eq!(canary.entry.jwt_svid_ttl, 300);
+    assert_eq!(canary.entry.hint, "external");
+    assert_eq!(canary.entry.federates_with[0].name(), "partner.example");
+    let sel: Vec<String> = canary
+        .entry
+        .selectors
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert!(sel.contains(&"k8s:ns:staging".to_owned()), "{sel:?}");
+    assert_eq!(
+        canary.pod.as_ref().unwrap().name,
+        "payment-service-canary",
+        "pod recorded"
+    );
+
+    // A selector that takes every namespace: kube-system and spire are ignored by default.
+    let all = snapshot(
+        r#"
+apiVersion: spire.spiffe.io/v1alpha1
+kind: ClusterSPIFFEID
+metadata:
+  name: all
+spec:
+  spiffeIDTemplate: "spiffe://mycompany.com/pod/{{ .Pod.Namespace }}/{{ .Pod.Name }}"
+"#,
+    );
+    let mut c = config();
+    c.ignored_namespaces =
+        spiffe_controller::config::IgnoredNamespaces::new(&["kube-system", "kube-public", "spire"])
+            .unwrap();
+    let p = plan(&c, &all);
+    assert_eq!(p.entries.len(), 3, "{:?}", ids(&p));
+    assert!(ids(&p).iter().all(|i| !i.contains("kube-system")));
+    let s = &p.spiffe_id_stats["all"];
+    assert_eq!(s.namespaces_selected, 4);
+    assert_eq!(s.namespaces_ignored, 2);
+}
+
+#[test]
+fn fallback_masking_and_failures() {
+    let snap = snapshot(
+        r#"
+apiVersion: spire.spiffe.io/v1alpha1
+kind: ClusterSPIFFEID
+metadata:
+  name: a-specific
+  creationTimestamp: "2024-01-01T00:00:00Z"
+spec:
+  spiffeIDTemplate: "spiffe://mycompany.com/ns/{{ .Pod.Namespace }}/sa/{{ .Pod.ServiceAccount }}"
+  podSelector: {matchLabels: {app: payment-service}}
+---
+apiVersion: spire.spiffe.io/v1alpha1
+kind: ClusterSPIFFEID
+metadata:
+  name: b-duplicate
+  creationTimestamp: "2024-06-01T00:00:00Z"
+spec:
+  spiffeIDTemplate: "spiffe://mycompany.com/ns/{{ .Pod.Namespace }}/sa/{{ .Pod.ServiceAccount }}"
+  podSelector: {matchLabels: {app: payment-service}}
+---
+apiVersion: spire.spiffe.io/v1alpha1
+kind: ClusterSPIFFEID
+metadata:
+  name: c-fallback
+spec:
+  spiffeIDTemplate: "spiffe://mycompany.com/default/{{ .Pod.Name }}"
+  fallback: true
+---
+apiVersion: spire.spiffe.io/v1alpha1
+kind: ClusterSPIFFEID
+metadata:
+  name: d-foreign
+spec:
+  spiffeIDTemplate: "spiffe://other.org/{{ .Pod.Name }}"
+  podSelector: {matchLabels: {app: user-service}}
+---
+apiVersion: spire.spiffe.io/v1alpha1
+kind: ClusterSPIFFEID
+metadata:
+  name: e-bad-selector
+spec:
+  spiffeIDTemplate: "spiffe://mycompany.com/x"
+  podSelector:
+    matchExpressions: [{key: app, operator: Near}]
+"#,
+    );
+    let p = plan(&config(), &snap);
+    // payment pods (prod, staging): a-specific wins over the identical b-duplicate;
+    // user-service only gets the fallback.
+    assert_eq!(
+        ids(&p),
+        [
+            "spiffe://mycompany.com/default/user-service-5c4b3a291-m8n7p",
+            "spiffe://mycompany.com/ns/prod/sa/payment-sa",
+            "spiffe://mycompany.com/ns/staging/sa/payment-sa",
+        ]
+    );
+    assert_eq!(p.spiffe_id_stats["a-specific"].entries_to_set, 2);
+    assert_eq!(p.spiffe_id_stats["b-duplicate"].entries_masked, 2);
+    assert_eq!(p.spiffe_id_stats["b-duplicate"].entries_to_set, 0);
+    assert_eq!(p.spiffe_id_stats["c-fallback"].entries_to_set, 1);
+    assert_eq!(p.spiffe_id_stats["d-foreign"].pod_entry_render_failures, 1);
+    let foreign = p
+        .failures
+        .iter()
+        .find(|f| f.resource == ResourceRef::ClusterSPIFFEID("d-foreign".into()))
+        .unwrap();
+    assert!(
+        foreign.to_string().contains("not in trust domain"),
+        "{foreign}"
+    );
+    let bad = p
+        .failures
+        .iter()
+        .find(|f| f.resource == ResourceRef::ClusterSPIFFEID("e-bad-selector".into()))
+        .unwrap();
+    assert!(bad.to_string().contains("podSelector"), "{bad}");
+}
