@@ -5,15 +5,12 @@
 //! the bare message for `api` and `healthcheck` (as SPIRE's agent prints them).
 
 mod api;
-mod argv;
 mod client;
-mod duration;
 mod flags;
-mod gotime;
 mod health;
-mod output;
 mod run;
-mod usage;
+
+pub(crate) use spiffe_cli::{argv, duration, gotime, output, usage};
 
 use std::ffi::OsString;
 use std::process::ExitCode;

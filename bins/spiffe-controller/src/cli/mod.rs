@@ -1,12 +1,13 @@
 //! The command line: clap, after SPIRE's single-dash flags are rewritten ([`argv`]), run on a
 //! tokio runtime. Errors print as one line, `Error: <what is wrong>`, with exit code 1.
 
-mod argv;
 mod crd;
 mod logging;
 mod render;
 mod run;
 mod settings;
+
+use spiffe_cli::argv;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -3,20 +3,17 @@
 //! `Error: <what is wrong>`, on stderr, with exit code 1.
 
 mod agent;
-mod argv;
 mod bundle;
 mod client;
-mod duration;
 mod entry;
 mod flags;
-mod gotime;
 mod health;
 mod mint;
-mod output;
 mod pbjson;
 mod run;
 mod token;
-mod usage;
+
+pub(crate) use spiffe_cli::{argv, duration, gotime, output, usage};
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -75,7 +72,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, Exi
     cmd.clone()
         .try_get_matches_from(normalized)
         .and_then(|m| Cli::from_arg_matches(&m))
-        .map_err(|e| usage::report(&e, &args, &cmd))
+        .map_err(|e| usage::report(&e, &args, &cmd, "Error: "))
 }
 
 /// Runs the command; prints `Error: ...` and returns 1 when it fails.

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use serde::Deserialize;
 
 use super::plugins::PluginsFile;
@@ -167,56 +167,14 @@ impl FileConfig {
     }
 }
 
-/// Go's `os.ExpandEnv`: `$VAR` and `${VAR}` replaced by the variable's value (empty if unset).
-pub(crate) fn expand_env(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find('$') {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 1..];
-        let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
-            match braced.find('}') {
-                Some(end) => (&braced[..end], end + 2),
-                None => ("", 0),
-            }
-        } else {
-            let end = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            (&after[..end], end)
-        };
-        if consumed == 0 {
-            out.push('$');
-            rest = after;
-            continue;
-        }
-        out.push_str(&std::env::var(name).unwrap_or_default());
-        rest = &after[consumed..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Parses the file's text.
 pub(crate) fn parse(text: &str) -> Result<FileConfig> {
-    let config: FileConfig = toml::from_str(text).map_err(|e| {
-        let at = e.span().map(|span| {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            format!("line {line}, column {column}: ")
-        });
-        anyhow!("{}{}", at.unwrap_or_default(), e.message().trim())
-    })?;
-    Ok(config.flatten())
+    Ok(spiffe_cli::config::parse_toml::<FileConfig>(text)?.flatten())
 }
 
 /// Reads and parses the file at `path`.
 pub(crate) fn load(path: &Path, expand: bool) -> Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("could not read config file {}", path.display()))?;
-    let text = if expand { expand_env(&text) } else { text };
-    parse(&text).with_context(|| format!("config file {}", path.display()))
+    spiffe_cli::config::load(path, expand, parse)
 }
 
 #[cfg(test)]
@@ -276,15 +234,5 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains('\n'));
-    }
-
-    #[test]
-    fn env_expansion() {
-        // PATH is set in any test environment.
-        let path = std::env::var("PATH").unwrap_or_default();
-        assert_eq!(
-            expand_env("a=${PATH}/$PATH $ x"),
-            format!("a={path}/{path} $ x")
-        );
     }
 }

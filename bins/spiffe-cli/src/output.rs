@@ -3,23 +3,24 @@
 
 use std::io::Write;
 
-use anyhow::{Context, Result};
 use serde_json::Value;
 
 /// Writes `text` to stdout. A closed pipe (`| head`) is not an error.
-pub(crate) fn out(text: &str) -> Result<()> {
+pub fn out(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
     {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing stdout"),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("writing stdout"))
+        }
         _ => Ok(()),
     }
 }
 
 /// Writes `text` to stderr (best effort).
-pub(crate) fn err(text: &str) {
+pub fn err(text: &str) {
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(text.as_bytes());
     let _ = stderr.flush();
@@ -27,7 +28,7 @@ pub(crate) fn err(text: &str) {
 
 /// `value` as Go's `encoding/json` writes a `map[string]any`: compact, object keys sorted,
 /// `<`, `>`, `&`, U+2028 and U+2029 escaped; then a newline.
-pub(crate) fn go_json(value: &Value) -> String {
+pub fn go_json(value: &Value) -> String {
     let mut s = String::new();
     write_value(value, &mut s);
     s.push('\n');
@@ -83,7 +84,7 @@ fn write_string(s: &str, out: &mut String) {
 
 /// Go's `json.Indent(dst, src, "", indent)` of compact JSON: one member or element a line,
 /// `": "` after keys, empty objects and arrays kept as `{}` and `[]`.
-pub(crate) fn go_indent(compact: &str, indent: &str) -> String {
+pub fn go_indent(compact: &str, indent: &str) -> String {
     let mut out = String::with_capacity(compact.len() * 2);
     let mut depth = 0usize;
     let mut in_string = false;

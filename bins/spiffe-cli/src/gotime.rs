@@ -27,7 +27,7 @@ fn civil(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
 }
 
 /// Days since the Unix epoch of a civil date (the inverse of [`civil`]'s date part).
-pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
@@ -38,19 +38,19 @@ pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 }
 
 /// Go's `time.Time.String()` of a UTC time.
-pub(crate) fn utc_string(unix: i64) -> String {
+pub fn utc_string(unix: i64) -> String {
     let (y, mo, d, h, mi, s) = civil(unix);
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} +0000 UTC")
 }
 
 /// RFC 3339 in UTC.
-pub(crate) fn rfc3339(unix: i64) -> String {
+pub fn rfc3339(unix: i64) -> String {
     let (y, mo, d, h, mi, s) = civil(unix);
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
 /// Seconds since the Unix epoch, now.
-pub(crate) fn now_unix() -> i64 {
+pub fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -1,5 +1,6 @@
 //! clap's side: value flags accept values that start with `-` (as Go's `flag` does), and parse
-//! errors become one line, `Error: ...`, naming the flag as it was typed.
+//! errors become one line naming the flag as it was typed: `Error: ...` for `run` and
+//! `validate`, the bare message for `api` and `healthcheck` (SPIRE's agent prints those raw).
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -7,11 +8,11 @@ use std::process::ExitCode;
 use clap::Command;
 use clap::error::{ContextKind, ContextValue, Error, ErrorKind};
 
-use super::argv;
-use super::output;
+use crate::argv;
+use crate::output;
 
 /// Lets every flag that takes one value take one starting with `-` (`-hint -x`, `-ttl -5`).
-pub(crate) fn prepare(cmd: Command) -> Command {
+pub fn prepare(cmd: Command) -> Command {
     let cmd = cmd.mut_args(|arg| {
         let single = arg.get_num_args().is_none_or(|n| n.min_values() == 1);
         if arg.get_action().takes_values() && single && !arg.is_require_equals_set() {
@@ -70,8 +71,9 @@ fn message(e: &Error, args: &[OsString], cmd: &Command) -> String {
     }
 }
 
-/// Prints a parse error (or the help or version asked for) and returns the exit code.
-pub(crate) fn report(e: &Error, args: &[OsString], cmd: &Command) -> ExitCode {
+/// Prints a parse error (or the help or version asked for), after `prefix`, and returns the
+/// exit code.
+pub fn report(e: &Error, args: &[OsString], cmd: &Command, prefix: &str) -> ExitCode {
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = e.print();
@@ -82,7 +84,7 @@ pub(crate) fn report(e: &Error, args: &[OsString], cmd: &Command) -> ExitCode {
             ExitCode::FAILURE
         }
         _ => {
-            output::err(&format!("Error: {}\n", message(e, args, cmd)));
+            output::err(&format!("{prefix}{}\n", message(e, args, cmd)));
             ExitCode::FAILURE
         }
     }

@@ -11,9 +11,9 @@ use std::ffi::OsString;
 
 use clap::Command;
 
-/// The long names (and aliases) of every flag in `cmd` and its subcommands that takes a value
-/// in the next token.
-pub(crate) fn value_flags(cmd: &Command) -> HashSet<String> {
+/// The long names (and aliases) and one-letter names of every flag in `cmd` and its
+/// subcommands that takes a value in the next token.
+pub fn value_flags(cmd: &Command) -> HashSet<String> {
     let mut out = HashSet::new();
     collect(cmd, &mut out);
     out
@@ -29,6 +29,10 @@ fn collect(cmd: &Command, out: &mut HashSet<String>) {
         }
         if let Some(long) = arg.get_long() {
             out.insert(long.to_owned());
+        }
+        // One-letter names cannot collide with long ones, which have more than one.
+        if let Some(short) = arg.get_short() {
+            out.insert(short.to_string());
         }
         if let Some(aliases) = arg.get_all_aliases() {
             out.extend(aliases.into_iter().map(str::to_owned));
@@ -48,7 +52,7 @@ fn is_number(s: &str) -> bool {
 }
 
 /// Rewrites SPIRE-style arguments for clap. `args` includes the program name.
-pub(crate) fn normalize(args: Vec<OsString>, value_flags: &HashSet<String>) -> Vec<OsString> {
+pub fn normalize(args: Vec<OsString>, value_flags: &HashSet<String>) -> Vec<OsString> {
     let mut out = Vec::with_capacity(args.len());
     let mut iter = args.into_iter();
     if let Some(program) = iter.next() {
@@ -88,7 +92,13 @@ pub(crate) fn normalize(args: Vec<OsString>, value_flags: &HashSet<String>) -> V
                 expect_value = !body.contains('=') && value_flags.contains(body);
                 out.push(OsString::from(format!("--{body}")));
             }
-            None => out.push(arg),
+            None => {
+                // `-f file`: a short flag whose value follows.
+                expect_value = s
+                    .strip_prefix('-')
+                    .is_some_and(|c| c.chars().count() == 1 && value_flags.contains(c));
+                out.push(arg);
+            }
         }
     }
     out
@@ -96,13 +106,13 @@ pub(crate) fn normalize(args: Vec<OsString>, value_flags: &HashSet<String>) -> V
 
 /// The bare name (`spiffeID`) of a flag as clap renders it (`--spiffeID <ID>`,
 /// `--admin[=<ADMIN>]`).
-pub(crate) fn flag_name(rendered: &str) -> &str {
+pub fn flag_name(rendered: &str) -> &str {
     let name = rendered.trim_start_matches('-');
     name.split_once([' ', '=', '[']).map_or(name, |(n, _)| n)
 }
 
 /// All names of the flag `name` (its long name and aliases) anywhere in `cmd`.
-pub(crate) fn flag_names(cmd: &Command, name: &str) -> Vec<String> {
+pub fn flag_names(cmd: &Command, name: &str) -> Vec<String> {
     let mut names = vec![name.to_owned()];
     let mut stack = vec![cmd];
     while let Some(c) = stack.pop() {
@@ -121,7 +131,7 @@ pub(crate) fn flag_names(cmd: &Command, name: &str) -> Vec<String> {
 
 /// The flag as the user typed it (`-ttl` for clap's `--x509SVIDTTL`), for error messages: the
 /// last argument whose name is one of `names`.
-pub(crate) fn as_typed(args: &[OsString], names: &[String]) -> String {
+pub fn as_typed(args: &[OsString], names: &[String]) -> String {
     args.iter()
         .skip(1)
         .rev()
@@ -137,6 +147,50 @@ pub(crate) fn as_typed(args: &[OsString], names: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_flags_stay_and_keep_their_values() {
+        let cmd = Command::new("prog").subcommand(
+            Command::new("render")
+                .arg(clap::Arg::new("file").short('f').num_args(1))
+                .arg(
+                    clap::Arg::new("trustDomain")
+                        .long("trustDomain")
+                        .num_args(1),
+                ),
+        );
+        let flags = value_flags(&cmd);
+        assert!(flags.contains("f") && flags.contains("trustDomain"));
+        let args = [
+            "prog",
+            "render",
+            "-f",
+            "-abc",
+            "-f",
+            "b.yaml",
+            "-trustDomain",
+            "-x",
+        ]
+        .map(OsString::from)
+        .to_vec();
+        let got: Vec<String> = normalize(args, &flags)
+            .into_iter()
+            .map(|a| a.into_string().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "prog",
+                "render",
+                "-f",
+                "-abc",
+                "-f",
+                "b.yaml",
+                "--trustDomain",
+                "-x"
+            ]
+        );
+    }
 
     fn norm(args: &[&str]) -> Vec<String> {
         let flags: HashSet<String> = ["spiffeID", "ttl", "hint", "selector", "spiffe-id"]

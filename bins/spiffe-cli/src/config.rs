@@ -1,0 +1,88 @@
+//! Configuration files: TOML with SPIRE's key names, read with Go's `os.ExpandEnv` when asked,
+//! and parse errors that say where (line and column).
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use serde::de::DeserializeOwned;
+
+/// Go's `os.ExpandEnv`: `$VAR` and `${VAR}` replaced by the variable's value (empty if unset).
+pub fn expand_env(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
+            match braced.find('}') {
+                Some(end) => (&braced[..end], end + 2),
+                None => ("", 0),
+            }
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..end], end)
+        };
+        if consumed == 0 {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        out.push_str(&std::env::var(name).unwrap_or_default());
+        rest = &after[consumed..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Parses TOML text; an error names the line and column it is about.
+pub fn parse_toml<T: DeserializeOwned>(text: &str) -> Result<T> {
+    toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: ")
+        });
+        anyhow!("{}{}", at.unwrap_or_default(), e.message().trim())
+    })
+}
+
+/// Reads the file at `path` (with `$VAR` expanded if `expand`) and parses it with `parse`;
+/// errors name the file.
+pub fn load<T>(path: &Path, expand: bool, parse: impl FnOnce(&str) -> Result<T>) -> Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("could not read config file {}", path.display()))?;
+    let text = if expand { expand_env(&text) } else { text };
+    parse(&text).with_context(|| format!("config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_expansion_as_go_does_it() {
+        // PATH is set in any test environment.
+        let path = std::env::var("PATH").unwrap_or_default();
+        assert_eq!(
+            expand_env("a=${PATH}/$PATH $ x"),
+            format!("a={path}/{path} $ x")
+        );
+        assert_eq!(expand_env("${unclosed"), "${unclosed");
+        assert_eq!(expand_env("${SPIFFE_CLI_SURELY_UNSET_VAR}!"), "!");
+    }
+
+    #[test]
+    fn toml_errors_say_where() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct C {
+            port: u16,
+        }
+        let e = parse_toml::<C>("\nport = \"x\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("line 2, column 8: "), "{e}");
+        assert_eq!(parse_toml::<C>("port = 8081").unwrap().port, 8081);
+    }
+}
