@@ -26,7 +26,7 @@ fn civil(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
     )
 }
 
-/// Days since the Unix epoch of a civil date (the inverse of [`civil`]'s date part).
+/// Days since the Unix epoch of a civil date (the inverse of `civil`'s date part).
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
