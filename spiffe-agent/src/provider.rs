@@ -30,6 +30,9 @@ pub(crate) struct AgentProvider {
     manager: Arc<Manager>,
     attestors: Vec<Arc<dyn WorkloadAttestor>>,
     groups: Mutex<HashMap<Vec<Selector>, Group>>,
+    /// Wakes [`AgentProvider::refresh_loop`] when a group is added (its SVIDs may expire before
+    /// any the loop is waiting for).
+    groups_added: tokio::sync::Notify,
     jwt_cache: Mutex<HashMap<(String, Vec<String>), JwtSvid>>,
 }
 
@@ -113,6 +116,7 @@ impl AgentProvider {
             manager,
             attestors,
             groups: Mutex::new(HashMap::new()),
+            groups_added: tokio::sync::Notify::new(),
             jwt_cache: Mutex::new(HashMap::new()),
         })
     }
@@ -154,19 +158,26 @@ impl AgentProvider {
         Ok(attestation.selectors)
     }
 
-    /// Recomputes every group's state after the cache changed; drops groups nobody watches;
-    /// tells the cache which entries are watched.
-    pub(crate) fn refresh(&self) {
+    /// Recomputes every group's state after the cache changed (or an SVID expired); drops
+    /// groups nobody watches; tells the cache which entries are watched. Returns the earliest
+    /// expiry (Unix seconds) among the SVIDs the groups now hold, when the states must be
+    /// computed again even if nothing else changes: an expired SVID is never served.
+    pub(crate) fn refresh(&self) -> Option<i64> {
         let now = now_unix();
         let cache = &self.manager.cache;
         let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
         groups.retain(|_, g| g.tx.receiver_count() > 0);
         let mut watched = std::collections::HashSet::new();
+        let mut next_expiry: Option<i64> = None;
         cache.read(|state| {
             for (selectors, g) in groups.iter_mut() {
                 let (next, entries) = state_for(state, selectors, now);
                 g.entries = entries;
                 watched.extend(g.entries.iter().cloned());
+                for svid in &next.svids {
+                    let expiry = svid.expires_at_unix();
+                    next_expiry = Some(next_expiry.map_or(expiry, |e| e.min(expiry)));
+                }
                 g.tx.send_if_modified(|cur| {
                     if same(cur, &next) {
                         false
@@ -188,17 +199,41 @@ impl AgentProvider {
         if new_watched {
             self.manager.mint_now.notify_one();
         }
+        next_expiry
     }
 
-    /// Follows the cache: every change reaches the groups.
+    /// Follows the cache: every change reaches the groups, and so does every SVID expiry
+    /// (normally the SVID was rotated long before; with the server away, it is withdrawn).
     pub(crate) async fn refresh_loop(self: Arc<Self>) {
         let mut rx = self.manager.cache.subscribe();
         loop {
-            self.refresh();
-            if rx.changed().await.is_err() {
-                return;
+            let next_expiry = self.refresh();
+            let until_expiry = next_expiry.map(|expiry| {
+                // `state_for` keeps an SVID while `expires_at > now` in whole seconds: wake at
+                // the second it stops.
+                let secs = u64::try_from(expiry.saturating_sub(now_unix())).unwrap_or(0);
+                Duration::from_secs(secs) + Duration::from_millis(5)
+            });
+            tokio::select! {
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                () = self.groups_added.notified() => {}
+                () = sleep_or_forever(until_expiry) => {
+                    debug!(expiry = next_expiry, "an SVID held by a workload group expired");
+                }
             }
         }
+    }
+}
+
+/// Sleeps for `d`, or for ever when there is nothing to wait for.
+async fn sleep_or_forever(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -220,6 +255,7 @@ impl IdentityProvider for AgentProvider {
                     let pending = !entries.is_empty() && state.svids.len() < entries.len();
                     let (tx, rx) = watch::channel(Arc::new(state));
                     groups.insert(selectors.clone(), Group { tx, entries });
+                    self.groups_added.notify_one();
                     (rx, pending)
                 }
             };
