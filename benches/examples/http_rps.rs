@@ -104,7 +104,8 @@ impl Dial for Plain {
         >,
     > {
         Box::pin(async move {
-            let tcp = TcpStream::connect(self.addr).await.unwrap();
+            // Resolved by name, as `MtlsConnector` does with the URI's host.
+            let tcp = TcpStream::connect((DNS, self.addr.port())).await.unwrap();
             tcp.set_nodelay(true).unwrap();
             let tls = self
                 .connector
