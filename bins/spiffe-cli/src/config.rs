@@ -3,8 +3,40 @@
 
 use std::path::Path;
 
+use std::time::Duration;
+
 use anyhow::{Context, Result, anyhow};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
+
+/// A duration in a configuration file: a Go string (`"24h"`, `"500ms"`) or whole seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum DurationValue {
+    /// `"24h"`.
+    Text(String),
+    /// Seconds.
+    Seconds(u64),
+}
+
+impl DurationValue {
+    /// The duration, or an error naming `key`.
+    pub fn get(&self, key: &str) -> Result<Duration> {
+        match self {
+            DurationValue::Seconds(s) => Ok(Duration::from_secs(*s)),
+            DurationValue::Text(t) => crate::duration::parse(t).map_err(|e| anyhow!("{key}: {e}")),
+        }
+    }
+}
+
+/// Sets each listed `Option` field of `$base` that `$top` has set (a table's values over the
+/// top level's, as SPIRE merges `server { ... }` or `agent { ... }`).
+#[macro_export]
+macro_rules! overlay {
+    ($base:ident, $top:ident; $($field:ident),*) => {
+        $( if $top.$field.is_some() { $base.$field = $top.$field; } )*
+    };
+}
 
 /// Go's `os.ExpandEnv`: `$VAR` and `${VAR}` replaced by the variable's value (empty if unset).
 pub fn expand_env(text: &str) -> String {
@@ -72,6 +104,22 @@ mod tests {
         );
         assert_eq!(expand_env("${unclosed"), "${unclosed");
         assert_eq!(expand_env("${SPIFFE_CLI_SURELY_UNSET_VAR}!"), "!");
+    }
+
+    #[test]
+    fn durations_as_text_or_seconds() {
+        assert_eq!(
+            DurationValue::Text("1m30s".into()).get("ttl").unwrap(),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            DurationValue::Seconds(5).get("ttl").unwrap(),
+            Duration::from_secs(5)
+        );
+        let e = DurationValue::Text("soon".into())
+            .get("ca_ttl")
+            .unwrap_err();
+        assert!(e.to_string().starts_with("ca_ttl: "), "{e}");
     }
 
     #[test]

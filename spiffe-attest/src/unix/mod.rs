@@ -105,10 +105,7 @@ impl UnixAttestor {
         let process = proc::ProcDir::open(&self.inner.proc_root, pid)?;
         let ids = Ids::from(process.ids()?);
         let names = &self.inner.names;
-        let Some(mut out) = ids.selectors(|kind, id| Some(names.resolve(kind, id)))? else {
-            // Unreachable: `resolve` always answers.
-            return Err(AttestError::Task { attestor: UNIX });
-        };
+        let mut out = ids.selectors_resolved(names)?;
 
         let config = &self.inner.config;
         if config.discover_workload_path {
@@ -142,7 +139,7 @@ impl UnixAttestor {
     fn attest_from_cache(&self, pid: i32) -> Result<Option<Vec<Selector>>, AttestError> {
         let ids = Ids::from(proc::ProcDir::open(&self.inner.proc_root, pid)?.ids()?);
         let names = &self.inner.names;
-        let found = ids.selectors(|kind, id| names.cached(kind, id))?;
+        let found = ids.selectors_cached(names)?;
         if found.is_none() {
             debug!(pid, "a name is not cached; looking up on the blocking pool");
         }
@@ -212,36 +209,53 @@ impl From<proc::StatusIds> for Ids {
 }
 
 impl Ids {
-    /// The uid, gid and group selectors, with names from `name` (`None`: not known yet, which
-    /// makes the whole answer `None`; `Some(None)`: the id has no name).
-    fn selectors(
-        &self,
-        name: impl Fn(Kind, u32) -> Option<Option<String>>,
-    ) -> Result<Option<Selectors>, AttestError> {
+    /// The uid, gid and group selectors, with every name looked up in the cache only: `None`
+    /// if one is not there (then nothing is built).
+    fn selectors_cached(&self, names: &NameCache) -> Result<Option<Selectors>, AttestError> {
+        let mut known = Vec::with_capacity(2 + self.groups.len());
+        for (kind, id) in self.name_lookups() {
+            match names.cached(kind, id) {
+                Some(name) => known.push(name),
+                None => return Ok(None),
+            }
+        }
+        self.build(known).map(Some)
+    }
+
+    /// The uid, gid and group selectors, names looked up (through NSS if not cached).
+    fn selectors_resolved(&self, names: &NameCache) -> Result<Selectors, AttestError> {
+        let known = self
+            .name_lookups()
+            .map(|(kind, id)| names.resolve(kind, id))
+            .collect();
+        self.build(known)
+    }
+
+    /// The names needed, in selector order: the user, the group, each supplementary group.
+    fn name_lookups(&self) -> impl Iterator<Item = (Kind, u32)> + '_ {
+        [(Kind::User, self.euid), (Kind::Group, self.egid)]
+            .into_iter()
+            .chain(self.groups.iter().map(|gid| (Kind::Group, *gid)))
+    }
+
+    /// The selectors, with `names` in [`Ids::name_lookups`] order (`None`: the id has no name).
+    fn build(&self, names: Vec<Option<String>>) -> Result<Selectors, AttestError> {
+        let mut names = names.into_iter();
         let mut out = Selectors::default();
         out.push("uid", self.euid.to_string())?;
-        let Some(user) = name(Kind::User, self.euid) else {
-            return Ok(None);
-        };
-        if let Some(user) = user {
+        if let Some(user) = names.next().flatten() {
             out.push("user", user)?;
         }
         out.push("gid", self.egid.to_string())?;
-        let Some(group) = name(Kind::Group, self.egid) else {
-            return Ok(None);
-        };
-        if let Some(group) = group {
+        if let Some(group) = names.next().flatten() {
             out.push("group", group)?;
         }
         for gid in &self.groups {
             out.push("supplementary_gid", gid.to_string())?;
-            let Some(group) = name(Kind::Group, *gid) else {
-                return Ok(None);
-            };
-            if let Some(group) = group {
+            if let Some(group) = names.next().flatten() {
                 out.push("supplementary_group", group)?;
             }
         }
-        Ok(Some(out))
+        Ok(out)
     }
 }

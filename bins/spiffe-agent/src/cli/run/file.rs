@@ -63,16 +63,10 @@ pub(crate) struct FileConfig {
     pub(crate) agent: Option<Box<FileConfig>>,
 }
 
-macro_rules! overlay {
-    ($base:ident, $top:ident; $($field:ident),*) => {
-        $( if $top.$field.is_some() { $base.$field = $top.$field; } )*
-    };
-}
-
 impl FileConfig {
     /// `top`'s set values over `self`'s.
     pub(crate) fn overlay(mut self, top: FileConfig) -> FileConfig {
-        overlay!(self, top; trust_domain, data_dir, server_address, server_port, socket_path,
+        spiffe_cli::overlay!(self, top; trust_domain, data_dir, server_address, server_port, socket_path,
             join_token, join_token_file, trust_bundle_path, insecure_bootstrap, log_level,
             log_format, log_file, x509_svid_cache_max_size, discover_workload_path, sink, plugins);
         self

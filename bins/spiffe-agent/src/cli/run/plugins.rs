@@ -23,7 +23,6 @@
 //! ```
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use serde::Deserialize;
@@ -34,7 +33,7 @@ use spiffe_attest::k8s::{
     KubeletVerification,
 };
 
-use crate::cli::duration;
+use spiffe_cli::config::DurationValue;
 
 /// `[plugins]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -105,25 +104,6 @@ pub(crate) struct PsatData {
 pub(crate) struct UnixData {
     /// `unix:path` and `unix:sha256` selectors.
     pub(crate) discover_workload_path: Option<bool>,
-}
-
-/// A duration: a Go string (`"500ms"`) or whole seconds.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum DurationValue {
-    /// `"500ms"`.
-    Text(String),
-    /// Seconds.
-    Seconds(u64),
-}
-
-impl DurationValue {
-    fn get(&self, key: &str) -> Result<Duration> {
-        match self {
-            DurationValue::Seconds(s) => Ok(Duration::from_secs(*s)),
-            DurationValue::Text(t) => duration::parse(t).map_err(|e| anyhow!("{key}: {e}")),
-        }
-    }
 }
 
 /// `k8s`'s `plugin_data`, SPIRE's names.
@@ -301,6 +281,8 @@ impl PluginsFile {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::cli::run::file::parse;
 

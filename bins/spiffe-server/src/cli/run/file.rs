@@ -5,33 +5,13 @@
 //! or whole seconds.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use serde::Deserialize;
 
+use spiffe_cli::config::DurationValue;
+
 use super::plugins::PluginsFile;
-use crate::cli::duration;
-
-/// A duration in the file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum DurationValue {
-    /// `"24h"`.
-    Text(String),
-    /// Seconds.
-    Seconds(u64),
-}
-
-impl DurationValue {
-    /// The duration, or an error naming `key`.
-    pub(crate) fn get(&self, key: &str) -> Result<Duration> {
-        match self {
-            DurationValue::Seconds(s) => Ok(Duration::from_secs(*s)),
-            DurationValue::Text(t) => duration::parse(t).map_err(|e| anyhow!("{key}: {e}")),
-        }
-    }
-}
 
 /// One string or several.
 #[derive(Debug, Clone, Deserialize)]
@@ -142,16 +122,10 @@ pub(crate) struct FileConfig {
     pub(crate) server: Option<Box<FileConfig>>,
 }
 
-macro_rules! overlay {
-    ($base:ident, $top:ident; $($field:ident),*) => {
-        $( if $top.$field.is_some() { $base.$field = $top.$field; } )*
-    };
-}
-
 impl FileConfig {
     /// `top`'s set values over `self`'s.
     pub(crate) fn overlay(mut self, top: FileConfig) -> FileConfig {
-        overlay!(self, top; trust_domain, data_dir, datastore, bind_address, bind_port,
+        spiffe_cli::overlay!(self, top; trust_domain, data_dir, datastore, bind_address, bind_port,
             socket_path, log_level, log_format, ca_ttl, default_x509_svid_ttl,
             default_jwt_svid_ttl, agent_ttl, ca_key_type, jwt_key_type, jwt_issuer, ca_subject,
             upstream_authority, health_checks, plugins);
@@ -179,6 +153,8 @@ pub(crate) fn load(path: &Path, expand: bool) -> Result<FileConfig> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -9,7 +9,9 @@ use spiffe_core::TrustDomain;
 use spiffe_server::ServerConfig;
 use spiffe_server::config::{DEFAULT_SOCKET_PATH, UpstreamConfig};
 
-use super::file::{DurationValue, FileConfig};
+use spiffe_cli::config::DurationValue;
+
+use super::file::FileConfig;
 use super::logging::LogSettings;
 
 /// SPIRE's default agent API address and port.
