@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use spiffe_attest::{K8sAttestor, UnixAttestor, UnixConfig, WorkloadAttestor};
+use spiffe_core::id::LogId;
 use spiffe_workload::server::{UdsEndpoint, WorkloadApiService};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -47,7 +48,7 @@ impl RunningAgent {
 pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
     let config = Arc::new(config);
     let node = Arc::new(Node::bootstrap(Arc::clone(&config)).await?);
-    info!(agent_id = %node.svid.get().spiffe_id(), "agent identity ready");
+    info!(agent_id = %LogId(node.svid.get().spiffe_id()), "agent identity ready");
     let cache = Arc::new(Cache::default());
     let (connected_tx, connected_rx) = watch::channel(false);
     let manager = Arc::new(Manager {

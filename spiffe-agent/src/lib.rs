@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+mod backoff;
 pub mod cache;
 pub mod config;
 mod manager;

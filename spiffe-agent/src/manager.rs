@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use spiffe_core::Bundle;
 use spiffe_proto::convert::bundle_from_pb;
 use spiffe_proto::spiffers::sync::v1::WatchAuthorizedRequest;
@@ -16,6 +15,7 @@ use tonic::Code;
 use tracing::{debug, info, warn};
 
 use crate::AgentError;
+use crate::backoff::{Backoff, jitter};
 use crate::cache::{AgentEntry, Cache, CachedSvid, renew_at};
 use crate::config::AgentConfig;
 use crate::node::Node;
@@ -35,40 +35,6 @@ pub(crate) struct Manager {
 
 pub(crate) fn now_unix() -> i64 {
     spiffe_core::x509::UnixTime::now().as_secs() as i64
-}
-
-/// A uniform value in [-1, 1] for rotation jitter.
-fn jitter() -> f64 {
-    let mut b = [0u8; 4];
-    if SystemRandom::new().fill(&mut b).is_err() {
-        return 0.0;
-    }
-    f64::from(u32::from_be_bytes(b)) / f64::from(u32::MAX) * 2.0 - 1.0
-}
-
-/// Exponential backoff with jitter, capped.
-struct Backoff {
-    next: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    fn new(max: Duration) -> Self {
-        Backoff {
-            next: Duration::from_millis(200),
-            max,
-        }
-    }
-
-    fn reset(&mut self) {
-        self.next = Duration::from_millis(200);
-    }
-
-    async fn wait(&mut self) {
-        let d = self.next.mul_f64(1.0 + 0.2 * jitter());
-        tokio::time::sleep(d).await;
-        self.next = (self.next * 2).min(self.max);
-    }
 }
 
 impl Manager {

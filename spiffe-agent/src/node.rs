@@ -11,6 +11,9 @@ use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use serde::Serialize;
+use spiffe_core::id::LogId;
+
+use crate::backoff::{Backoff, pushback};
 use spiffe_core::{Bundle, BundleSet, BundleSetCell, SvidCell, X509Bundle, X509Svid};
 use spiffe_proto::client::{agent_tls_config, tls_channel};
 use spiffe_proto::convert::bundle_from_pb;
@@ -53,7 +56,7 @@ impl Node {
         let now = spiffe_core::x509::UnixTime::now().as_secs() as i64;
         if let Some(stored) = storage.load(&config.trust_domain)? {
             if stored.svid.expires_at_unix() > now {
-                info!(agent_id = %stored.svid.spiffe_id(), "agent SVID restored from the data directory");
+                info!(agent_id = %LogId(stored.svid.spiffe_id()), "agent SVID restored from the data directory");
                 return Self::assemble(
                     config,
                     storage,
@@ -64,7 +67,7 @@ impl Node {
             }
             warn!("stored agent SVID expired; attesting again");
         }
-        let (svid, bundle, reattestable) = attest(&config, Purpose::First).await?;
+        let (svid, bundle, reattestable) = attest_retrying(&config, Purpose::First).await?;
         storage.store_svid(&svid, reattestable)?;
         storage.store_bundle(&bundle)?;
         Self::assemble(config, storage, svid, bundle, reattestable)
@@ -128,7 +131,7 @@ impl Node {
             .ok_or_else(|| AgentError::Protocol("renewal response without an SVID".into()))?;
         let svid = svid_from_chain(svid.cert_chain, key).map_err(AgentError::Protocol)?;
         self.storage.store_svid(&svid, self.reattestable())?;
-        info!(agent_id = %svid.spiffe_id(), expires_at = svid.expires_at_unix(), "agent SVID renewed");
+        info!(agent_id = %LogId(svid.spiffe_id()), expires_at = svid.expires_at_unix(), "agent SVID renewed");
         self.svid.set(svid);
         // New connections present the new SVID; the old one stays valid until it expires.
         let channel = mtls_channel(&self.config, &self.svid, &self.bundles)?;
@@ -146,7 +149,7 @@ impl Node {
         {
             return Err(AgentError::Evicted);
         }
-        let (svid, bundle, reattestable) = attest(&self.config, Purpose::Again).await?;
+        let (svid, bundle, reattestable) = attest_retrying(&self.config, Purpose::Again).await?;
         self.storage.store_svid(&svid, reattestable)?;
         self.reattestable.store(reattestable, Ordering::Relaxed);
         self.set_bundle(&Bundle::from(bundle));
@@ -264,6 +267,30 @@ async fn psat_data(psat: &K8sPsatConfig) -> Result<pb::AttestationData, NodeEvid
         r#type: "k8s_psat".into(),
         payload,
     })
+}
+
+/// [`attest`], again while the server answers RESOURCE_EXHAUSTED (its per-address attestation
+/// rate limit): after the wait it asks for (`grpc-retry-pushback-ms`) or a jittered backoff.
+/// Any other outcome is returned.
+async fn attest_retrying(
+    config: &AgentConfig,
+    purpose: Purpose,
+) -> Result<(X509Svid, X509Bundle, bool), AgentError> {
+    let mut backoff = Backoff::new(config.max_backoff);
+    loop {
+        match attest(config, purpose).await {
+            Err(AgentError::Server(status)) if status.code() == tonic::Code::ResourceExhausted => {
+                let wait = backoff.next_wait(pushback(&status, config.max_backoff));
+                warn!(
+                    wait_ms = wait.as_millis() as u64,
+                    reason = status.message(),
+                    "the server limits attestation attempts; retrying"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Node attestation (join token or `k8s_psat`). Returns the agent SVID, the trust bundle, and

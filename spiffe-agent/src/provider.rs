@@ -4,11 +4,17 @@
 //! and bundles roll over.
 
 use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU32;
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use spiffe_attest::{WorkloadAttestor, attest_captured, attest_process};
+use governor::clock::MonotonicClock;
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter};
+use hashlink::LruCache;
+use spiffe_attest::{WorkloadAttestor, attest_pinned};
 use spiffe_core::{JwtSvid, Selector, SpiffeId};
 use spiffe_proto::spire::api::server::svid::v1 as svid_api;
 use spiffe_proto::spire::api::server::svid::v1::svid_client::SvidClient;
@@ -17,7 +23,14 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::cache::{AgentEntry, CacheState};
+use crate::config::RateLimit;
 use crate::manager::{Manager, now_unix};
+
+/// JWT-SVIDs by entry and (sorted, de-duplicated) audience, least recently used first out.
+type JwtCache = LruCache<(String, Vec<String>), JwtSvid>;
+
+/// Signing requests by uid.
+type UidLimiter = RateLimiter<u32, HashMapStateStore<u32>, MonotonicClock>;
 
 /// What one group of callers (one selector set) holds.
 struct Group {
@@ -33,7 +46,9 @@ pub(crate) struct AgentProvider {
     /// Wakes [`AgentProvider::refresh_loop`] when a group is added (its SVIDs may expire before
     /// any the loop is waiting for).
     groups_added: tokio::sync::Notify,
-    jwt_cache: Mutex<HashMap<(String, Vec<String>), JwtSvid>>,
+    jwt_cache: Mutex<JwtCache>,
+    /// JWT-SVIDs signed for callers (cache misses), per uid.
+    jwt_limiter: UidLimiter,
 }
 
 impl std::fmt::Debug for AgentProvider {
@@ -112,25 +127,34 @@ impl AgentProvider {
         manager: Arc<Manager>,
         attestors: Vec<Arc<dyn WorkloadAttestor>>,
     ) -> Arc<Self> {
+        let jwt_cache_size = manager.config.jwt_svid_cache_max_size.max(1);
+        let jwt_rate = manager.config.jwt_svid_rate_limit;
         Arc::new(AgentProvider {
             manager,
             attestors,
             groups: Mutex::new(HashMap::new()),
             groups_added: tokio::sync::Notify::new(),
-            jwt_cache: Mutex::new(HashMap::new()),
+            jwt_cache: Mutex::new(LruCache::new(jwt_cache_size)),
+            jwt_limiter: RateLimiter::hashmap_with_clock(quota(jwt_rate), MonotonicClock),
         })
     }
 
     /// The caller's selectors. The attestation is tied to the process that connected: to the
-    /// identity captured when the connection was accepted (so a PID reused after the caller
-    /// exited is refused), and to the uid and gid the kernel reported for the socket.
-    async fn selectors(&self, caller: CallerInfo) -> Result<Vec<Selector>, ProviderError> {
-        let failed = |reason: String| ProviderError::AttestationFailed { caller, reason };
-        let attestation = match caller.process {
-            Some(process) => attest_captured(process, &self.attestors).await,
-            None => attest_process(caller.pid, &self.attestors).await,
-        }
-        .map_err(|e| failed(e.to_string()))?;
+    /// pidfd taken when the connection was accepted (so a PID reused after the caller exited
+    /// is refused, and a caller that could not be pinned is refused too, never attested by
+    /// whatever holds its PID now), and to the uid and gid the kernel reported for the socket.
+    async fn selectors(&self, caller: &CallerInfo) -> Result<Vec<Selector>, ProviderError> {
+        let pidfd = pinned(caller)?;
+        let attestation = attest_pinned(caller.pid, &*pidfd, &self.attestors)
+            .await
+            .map_err(|e| ProviderError::AttestationFailed {
+                caller: caller.clone(),
+                reason: e.to_string(),
+            })?;
+        let failed = |reason: String| ProviderError::AttestationFailed {
+            caller: caller.clone(),
+            reason,
+        };
         let process = attestation.process;
         if process.uid() != caller.uid || process.gid() != caller.gid {
             warn!(
@@ -243,7 +267,7 @@ impl IdentityProvider for AgentProvider {
         caller: CallerInfo,
     ) -> BoxFuture<'_, Result<watch::Receiver<Arc<WorkloadState>>, ProviderError>> {
         Box::pin(async move {
-            let selectors = self.selectors(caller).await?;
+            let selectors = self.selectors(&caller).await?;
             let now = now_unix();
             let (rx, pending) = {
                 let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
@@ -284,7 +308,7 @@ impl IdentityProvider for AgentProvider {
         spiffe_id: Option<SpiffeId>,
     ) -> BoxFuture<'_, Result<Vec<JwtSvid>, ProviderError>> {
         Box::pin(async move {
-            let selectors = self.selectors(caller).await?;
+            let selectors = self.selectors(&caller).await?;
             let entries = self.manager.cache.read(|s| matching(s, &selectors));
             if entries.is_empty() {
                 return Err(ProviderError::NoIdentity { caller });
@@ -307,7 +331,7 @@ impl IdentityProvider for AgentProvider {
             audience.dedup();
             let mut out = Vec::with_capacity(chosen.len());
             for e in chosen {
-                out.push(self.jwt_for(&e, &audience).await?);
+                out.push(self.jwt_for(&caller, &e, &audience).await?);
             }
             Ok(out)
         })
@@ -316,8 +340,10 @@ impl IdentityProvider for AgentProvider {
 
 impl AgentProvider {
     /// A JWT-SVID for an entry and audience, from the cache until half its life has passed.
+    /// A cache miss has the server sign one, within the caller's uid's rate.
     async fn jwt_for(
         &self,
+        caller: &CallerInfo,
         entry: &AgentEntry,
         audience: &[String],
     ) -> Result<JwtSvid, ProviderError> {
@@ -334,6 +360,18 @@ impl AgentProvider {
             if now < issued + (cached.expiry_unix() - issued) / 2 {
                 return Ok(cached);
             }
+        }
+        if let Err(not_until) = self.jwt_limiter.check_key(&caller.uid) {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&MonotonicClock));
+            debug!(uid = caller.uid, ?wait, "JWT-SVID rate limit reached");
+            return Err(ProviderError::RateLimited {
+                caller: caller.clone(),
+                reason: format!(
+                    "too many new JWT-SVIDs for uid {}; retry in {} ms",
+                    caller.uid,
+                    wait.as_millis().max(1)
+                ),
+            });
         }
         let response = SvidClient::new(self.manager.node.channel())
             .new_jwtsvid(svid_api::NewJwtsvidRequest {
@@ -362,7 +400,51 @@ impl AgentProvider {
             .unwrap_or_else(PoisonError::into_inner);
         cache.retain(|_, v| v.expiry_unix() > now);
         cache.insert(key, svid.clone());
+        drop(cache);
+        // Forget uids that have not signed for a while, so the limiter holds only active ones.
+        self.jwt_limiter.retain_recent();
         info!(spiffe_id = %entry.spiffe_id, "JWT-SVID fetched");
         Ok(svid)
+    }
+}
+
+/// The caller's pidfd, or the refusal when none was taken at accept.
+fn pinned(caller: &CallerInfo) -> Result<Arc<OwnedFd>, ProviderError> {
+    caller
+        .pidfd
+        .clone()
+        .ok_or_else(|| ProviderError::AttestationFailed {
+            caller: caller.clone(),
+            reason: "the caller's process could not be pinned (no pidfd) when it connected; \
+                     it is not attested by whatever holds its PID now"
+                .into(),
+        })
+}
+
+/// A governor quota from a [`RateLimit`] (zeros taken as one).
+fn quota(rate: RateLimit) -> Quota {
+    let per_second = NonZeroU32::new(rate.per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(rate.burst).unwrap_or(NonZeroU32::MIN);
+    Quota::per_second(per_second).allow_burst(burst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caller_without_a_pidfd_is_refused() {
+        let caller = CallerInfo {
+            pid: 1,
+            uid: 0,
+            gid: 0,
+            pidfd: None,
+        };
+        match pinned(&caller) {
+            Err(ProviderError::AttestationFailed { reason, .. }) => {
+                assert!(reason.contains("no pidfd"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

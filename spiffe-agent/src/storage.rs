@@ -21,6 +21,10 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    /// The data directory (or a file in it) could not be used safely: another user controls
+    /// it, or it could not be created or written.
+    #[error("{0}")]
+    Files(#[from] spiffe_fs::FsError),
     /// A stored file does not parse.
     #[error("{}: {reason}", path.display())]
     Corrupt {
@@ -30,6 +34,10 @@ pub enum StorageError {
         reason: String,
     },
 }
+
+/// The largest file the agent reads from its data directory or as a bootstrap bundle (a
+/// bundle of a few hundred roots is well below it).
+pub const MAX_FILE: u64 = 4 << 20;
 
 /// The agent's persisted identity.
 #[derive(Debug, Clone)]
@@ -54,7 +62,7 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Storage in `dir` (created with mode 0700 when written).
+    /// Storage in `dir` (created with mode 0700 when first loaded or written).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Storage { dir: dir.into() }
     }
@@ -64,32 +72,49 @@ impl Storage {
     }
 
     fn read(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
-        match std::fs::read(path) {
+        match spiffe_fs::read_bounded(path, MAX_FILE) {
             Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(StorageError::Io {
-                path: path.to_owned(),
-                source,
-            }),
+            Err(spiffe_fs::FsError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn read_secret(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StorageError> {
+        match spiffe_fs::read_secret_bounded(path, MAX_FILE) {
+            Ok(b) => Ok(Some(b)),
+            Err(spiffe_fs::FsError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
         }
     }
 
     fn write(&self, name: &str, contents: &[u8], mode: u32) -> Result<(), StorageError> {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::create_dir_all(&self.dir).map_err(|source| StorageError::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
-        let _ = std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700));
-        let path = self.path(name);
-        spiffe_ca::write_atomic(&path, contents, mode).map_err(|e| StorageError::Corrupt {
-            path,
-            reason: e.to_string(),
-        })
+        let dir = self.dir()?;
+        let path = dir.join(name);
+        Ok(spiffe_fs::write_atomic(&path, contents, mode)?)
     }
 
-    /// The stored identity, if complete.
+    /// The data directory, trusted: created with mode 0700 if missing (an existing one keeps its
+    /// mode), refused if another user controls it or a directory above it.
+    fn dir(&self) -> Result<PathBuf, StorageError> {
+        Ok(spiffe_fs::ensure_trusted_dir(
+            &self.dir,
+            "data directory",
+            0o700,
+        )?)
+    }
+
+    /// The stored identity, if complete. The data directory is checked (and created) first:
+    /// nothing is read from a directory another user controls.
     pub fn load(&self, td: &TrustDomain) -> Result<Option<Stored>, StorageError> {
+        self.dir()?;
         let (svid_path, key_path, bundle_path, meta_path) = (
             self.path("agent-svid.pem"),
             self.path("agent-key.pem"),
@@ -98,7 +123,7 @@ impl Storage {
         );
         let (Some(chain), Some(key), Some(bundle)) = (
             Self::read(&svid_path)?,
-            Self::read(&key_path)?.map(Zeroizing::new),
+            Self::read_secret(&key_path)?,
             Self::read(&bundle_path)?,
         ) else {
             return Ok(None);
@@ -157,10 +182,7 @@ impl Storage {
 
 /// Reads a PEM bundle file (`-trustBundle`).
 pub fn read_bundle_file(td: &TrustDomain, path: &Path) -> Result<X509Bundle, StorageError> {
-    let pem = std::fs::read(path).map_err(|source| StorageError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let pem = spiffe_fs::read_bounded(path, MAX_FILE)?;
     X509Bundle::parse_pem(td.clone(), &pem).map_err(|e| StorageError::Corrupt {
         path: path.to_owned(),
         reason: e.to_string(),

@@ -36,6 +36,12 @@ pub enum AttestError {
         /// The PID.
         pid: i32,
     },
+    /// The pidfd pinning the caller could not be checked.
+    #[error("cannot check the caller's pidfd: {reason}")]
+    Pidfd {
+        /// What failed.
+        reason: String,
+    },
     /// `/proc/<pid>/<file>` could not be read or parsed.
     #[error("cannot read /proc/{pid}/{file}: {detail}")]
     ProcRead {

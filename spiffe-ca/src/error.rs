@@ -91,6 +91,23 @@ pub enum CaError {
     /// The upstream CA could not be used.
     #[error("upstream CA: {0}")]
     Upstream(String),
+    /// A certificate above this trust domain's CA whose Basic Constraints `pathLenConstraint`
+    /// does not allow the CA certificates that would sit below it (RFC 5280, section 4.2.1.9):
+    /// a `pathLenConstraint` of `n` allows at most `n` CA certificates between it and a leaf.
+    #[error(
+        "upstream CA: {certificate} has pathLenConstraint {path_len}, but the chain would put \
+         {required} CA certificate(s) (this trust domain's CA included) between it and the SVIDs; \
+         RFC 5280 4.2.1.9 allows at most {path_len}. Use an upstream CA whose chain allows a \
+         subordinate CA"
+    )]
+    UpstreamPathLen {
+        /// Which certificate: its place in the upstream files and its subject.
+        certificate: String,
+        /// Its `pathLenConstraint`.
+        path_len: u32,
+        /// How many CA certificates would follow it before a leaf.
+        required: u32,
+    },
     /// Building a certificate failed.
     #[error("certificate: {0}")]
     Certificate(String),

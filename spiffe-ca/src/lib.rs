@@ -27,8 +27,7 @@ pub use authority::{AuthorityState, CaConfig, CertificateAuthority, RotationRepo
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CaError;
 pub use jwt::{JwtAuthority, JwtSvidParams};
-pub use keys::disk::write_atomic;
 pub use keys::{CaKeyType, DiskKeyManager, KeyManager, MemoryKeyManager, Signer, SoftSigner};
 pub use rotation::{AuthorityStatus, SlotId};
 pub use upstream::UpstreamCa;
-pub use x509::{BACKDATE, CaSubject, TtlPolicy, X509Authority, X509SvidParams};
+pub use x509::{BACKDATE, CA_PATH_LEN, CaSubject, TtlPolicy, X509Authority, X509SvidParams};

@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use rcgen::Issuer;
 use rustls_pki_types::CertificateDer;
-use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::pem::PemObject;
 use zeroize::Zeroizing;
 
+use spiffe_core::PrivateKey;
 use spiffe_core::x509::CertificateInfo;
 
 use crate::CaError;
 use crate::keys::{Signer, SoftSigner};
-use crate::x509::IssuerKey;
+use crate::x509::{CA_PATH_LEN, IssuerKey};
 
 /// An upstream CA (SPIRE's "disk" UpstreamAuthority): its certificate and key, the chain above
 /// it, and the roots that trust domains' bundles publish. The chain travels with every SVID;
@@ -45,10 +45,94 @@ fn certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, CaError
     Ok(certs)
 }
 
+/// A certificate's subject (for messages) and its Basic Constraints `pathLenConstraint`.
+struct Constraint {
+    subject: String,
+    path_len: Option<u32>,
+}
+
+fn parse_constraint<'a>(
+    der: &'a CertificateDer<'_>,
+    what: &str,
+) -> Result<(Constraint, x509_parser::certificate::X509Certificate<'a>), CaError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| CaError::Upstream(format!("{what}: not a valid certificate: {e}")))?;
+    let path_len = cert
+        .basic_constraints()
+        .map_err(|e| CaError::Upstream(format!("{what}: Basic Constraints: {e}")))?
+        .and_then(|bc| bc.value.path_len_constraint);
+    Ok((
+        Constraint {
+            subject: cert.subject().to_string(),
+            path_len,
+        },
+        cert,
+    ))
+}
+
+fn check_constraint(c: &Constraint, what: String, required: usize) -> Result<(), CaError> {
+    let required = u32::try_from(required).unwrap_or(u32::MAX);
+    match c.path_len {
+        Some(path_len) if path_len < required => Err(CaError::UpstreamPathLen {
+            certificate: format!("{what} ({})", c.subject),
+            path_len,
+            required,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses an upstream chain that does not allow this trust domain's CA below it.
+///
+/// `chain` is the certificate file as read (the upstream CA first, then the certificates above
+/// it, perhaps the root); `roots` the separate bundle, if any. In a path root -> ... ->
+/// `chain[i]` -> ... -> `chain[0]` -> our CA -> SVID, `chain[i]` is followed by `i + 1` CA
+/// certificates (plus whatever our CA may itself sign, [`CA_PATH_LEN`]) before the leaf, so its
+/// `pathLenConstraint`, when present, must be at least that. Bundle roots that issued the top
+/// of the chain (matched by name) count one more. Self-issued certificates are counted like any
+/// other, as rustls-webpki counts them.
+fn check_path_len(
+    chain: &[CertificateDer<'_>],
+    roots: &[CertificateDer<'_>],
+) -> Result<(), CaError> {
+    let below_ours = usize::from(CA_PATH_LEN);
+    let mut top_issuer: Option<Vec<u8>> = None;
+    for (i, der) in chain.iter().enumerate() {
+        let what = if i == 0 {
+            "the upstream CA certificate".to_owned()
+        } else {
+            format!("certificate {} of the upstream certificate file", i + 1)
+        };
+        let (constraint, cert) = parse_constraint(der, &what)?;
+        check_constraint(&constraint, what, i + 1 + below_ours)?;
+        top_issuer = Some(cert.issuer().as_raw().to_vec());
+    }
+    let Some(top_issuer) = top_issuer else {
+        return Ok(());
+    };
+    for (i, der) in roots.iter().enumerate() {
+        if chain.contains(der) {
+            continue;
+        }
+        let what = format!("root {} of the upstream bundle file", i + 1);
+        let (constraint, cert) = parse_constraint(der, &what)?;
+        if cert.subject().as_raw() == top_issuer.as_slice() {
+            check_constraint(&constraint, what, chain.len() + 1 + below_ours)?;
+        }
+    }
+    Ok(())
+}
+
 impl UpstreamCa {
     /// Reads the upstream CA from PEM files: `cert` holds the upstream CA certificate first and
     /// then any certificates above it; `key` its PKCS#8 key; `bundle`, if given, the roots. With
     /// no bundle, the last certificate of `cert` is taken as the root.
+    ///
+    /// A chain whose Basic Constraints forbid a CA below the upstream CA (a `pathLenConstraint`
+    /// of 0 on the upstream CA, or one too small higher up) is refused with
+    /// [`CaError::UpstreamPathLen`]: the CAs it would sign, and so every SVID, would fail
+    /// verification. The server loads the upstream CA once and signs every rotated CA with it,
+    /// so the check covers every rotation.
     pub fn load(cert: &Path, key: &Path, bundle: Option<&Path>) -> Result<Self, CaError> {
         let read = |p: &Path| std::fs::read(p).map_err(|e| CaError::io(p, e));
         let bundle_pem = bundle.map(read).transpose()?;
@@ -59,12 +143,14 @@ impl UpstreamCa {
         )
     }
 
-    /// Same as [`UpstreamCa::load`], from PEM text.
+    /// Same as [`UpstreamCa::load`], from PEM text. `key` is the caller's to zeroize; the
+    /// copies made here are zeroized when dropped.
     pub fn from_pem(cert: &[u8], key: &[u8], bundle: Option<&[u8]>) -> Result<Self, CaError> {
         let mut chain = certs(cert, "upstream certificate file")?;
-        let key = PrivatePkcs8KeyDer::from_pem_slice(key)
+        // Decoded into a buffer zeroized on drop (and the base64 scratch with it).
+        let key = PrivateKey::from_pkcs8_pem(key)
             .map_err(|e| CaError::Upstream(format!("upstream key file: {e}")))?;
-        let signer: Arc<dyn Signer> = Arc::new(SoftSigner::from_pkcs8(key.secret_pkcs8_der())?);
+        let signer: Arc<dyn Signer> = Arc::new(SoftSigner::from_pkcs8(key.pkcs8_der())?);
         let info = CertificateInfo::parse(&chain[0])
             .map_err(|e| CaError::Upstream(format!("upstream certificate: {e}")))?;
         if !info.is_ca {
@@ -77,8 +163,12 @@ impl UpstreamCa {
                 "upstream key does not match the upstream certificate".into(),
             ));
         }
-        let roots = match bundle {
-            Some(pem) => certs(pem, "upstream bundle file")?,
+        let bundle_roots = bundle
+            .map(|pem| certs(pem, "upstream bundle file"))
+            .transpose()?;
+        check_path_len(&chain, bundle_roots.as_deref().unwrap_or_default())?;
+        let roots = match bundle_roots {
+            Some(roots) => roots,
             None => {
                 // The last certificate is the root; it does not travel with SVIDs.
                 let root = if chain.len() > 1 {

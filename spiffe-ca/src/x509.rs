@@ -22,6 +22,17 @@ use crate::upstream::UpstreamCa;
 /// How far back a certificate's `notBefore` is set, for clocks that run a little behind.
 pub const BACKDATE: Duration = Duration::from_secs(10);
 
+/// The Basic Constraints `pathLenConstraint` of every CA certificate this authority creates:
+/// 0, since such a CA signs only end-entity certificates (X509-SVIDs), never another CA.
+///
+/// SPIRE leaves the constraint out of its CA certificates because a SPIRE server may also sign
+/// a "downstream" CA for a nested server (`NewDownstreamX509CA`); this implementation has no
+/// downstream mode (the API answers `Unimplemented`), so nothing it issues needs a longer path,
+/// and a stolen CA key cannot mint a CA that verifiers would accept under it. A future
+/// downstream mode would raise this to the nesting depth it supports; an upstream CA must allow
+/// `1 + CA_PATH_LEN` CA certificates below it, which [`crate::UpstreamCa`] checks when it loads.
+pub const CA_PATH_LEN: u8 = 0;
+
 /// The subject of CA certificates (SPIRE's `ca_subject`; default `C=US, O=SPIFFE`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CaSubject {
@@ -169,7 +180,9 @@ pub enum TtlPolicy {
 
 impl X509Authority {
     /// Creates a CA certificate for `td` valid from `now` (backdated) for `ttl` (cut at the
-    /// upstream CA's expiry), self-signed or signed by `upstream`.
+    /// upstream CA's expiry), self-signed or signed by `upstream`. The certificate is a CA
+    /// (Basic Constraints cA=true, critical) with `pathLenConstraint` [`CA_PATH_LEN`] (0): it
+    /// signs SVIDs, not other CAs.
     pub fn create(
         td: &TrustDomain,
         signer: Arc<dyn Signer>,
@@ -179,7 +192,7 @@ impl X509Authority {
         upstream: Option<&UpstreamCa>,
     ) -> Result<Self, CaError> {
         let mut params = CertificateParams::default();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(CA_PATH_LEN));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         params.subject_alt_names =
             vec![SanType::URI(td.id_string().try_into().map_err(

@@ -331,7 +331,82 @@ impl From<SpkiRef<'_>> for PublicKey {
     }
 }
 
-/// A PKCS#8 private key. The bytes are zeroized when it is dropped; `Debug` prints no secret.
+/// The label of a PKCS#8 private key's PEM block.
+const PRIVATE_KEY_LABEL: &str = "PRIVATE KEY";
+/// DER bytes per PEM line: 48 bytes are the 64 base64 characters RFC 7468 puts on a line.
+const PEM_LINE_BYTES: usize = 48;
+
+/// Encodes secret DER as a PEM block (64 characters a line, as [`crate::pem::encode`]), with
+/// no copy of the key or its base64 left behind: the output is allocated once at its final
+/// size, and each line's scratch buffer is zeroized.
+fn encode_secret_pem(label: &str, der: &[u8]) -> Zeroizing<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use zeroize::Zeroize;
+
+    let b64_len = der.len().div_ceil(3) * 4;
+    let lines = der.len().div_ceil(PEM_LINE_BYTES);
+    // "-----BEGIN " + label + "-----\n", the lines, "-----END " + label + "-----\n".
+    let capacity = 17 + label.len() + b64_len + lines + 15 + label.len();
+    let mut out = Zeroizing::new(String::with_capacity(capacity));
+    out.push_str("-----BEGIN ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    let mut line = [0u8; 64];
+    for chunk in der.chunks(PEM_LINE_BYTES) {
+        // 48 input bytes never need more than 64 output bytes, so this cannot fail.
+        if let Ok(n) = STANDARD.encode_slice(chunk, &mut line)
+            && let Ok(text) = std::str::from_utf8(&line[..n])
+        {
+            out.push_str(text);
+        }
+        out.push('\n');
+    }
+    line.zeroize();
+    out.push_str("-----END ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    out
+}
+
+/// Reads the first `PRIVATE KEY` block of PEM text (other blocks are skipped, lines may end in
+/// CRLF) into a buffer that is zeroized on drop, as is the scratch copy of its base64: neither
+/// is ever reallocated, so no copy of the key is left in freed memory. Errors never quote the
+/// block's content.
+fn decode_private_key_pem(pem: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
+    let begin = format!("-----BEGIN {PRIVATE_KEY_LABEL}-----");
+    let end = format!("-----END {PRIVATE_KEY_LABEL}-----");
+    let mut lines = pem
+        .split(|b| *b == b'\n' || *b == b'\r')
+        .map(<[u8]>::trim_ascii);
+    if !lines.any(|l| l == begin.as_bytes()) {
+        return Err(KeyError::Pem("no PKCS#8 'PRIVATE KEY' block found".into()));
+    }
+    let mut b64 = Zeroizing::new(Vec::with_capacity(pem.len()));
+    loop {
+        match lines.next() {
+            None => {
+                return Err(KeyError::Pem(format!(
+                    "the 'PRIVATE KEY' block has no {end:?} line"
+                )));
+            }
+            Some(l) if l == end.as_bytes() => break,
+            Some(l) => b64.extend(l.iter().filter(|b| !b.is_ascii_whitespace())),
+        }
+    }
+    let mut der = Zeroizing::new(vec![0u8; base64::decoded_len_estimate(b64.len())]);
+    let n = STANDARD
+        .decode_slice(&b64[..], &mut der[..])
+        .map_err(|_| KeyError::Pem("the 'PRIVATE KEY' block is not valid base64".into()))?;
+    der.truncate(n);
+    Ok(der)
+}
+
+/// A PKCS#8 private key. The bytes are zeroized when it is dropped (see
+/// [`zeroize::ZeroizeOnDrop`]); `Debug` prints no secret.
 #[derive(Clone)]
 pub struct PrivateKey {
     der: Zeroizing<Vec<u8>>,
@@ -390,17 +465,11 @@ impl PrivateKey {
         })
     }
 
-    /// Parses a PEM `PRIVATE KEY` block (PKCS#8).
+    /// Parses the first PEM `PRIVATE KEY` block (PKCS#8) of `pem`; other blocks are skipped.
+    /// The decoded key and the scratch copy of its base64 are zeroized when done.
     pub fn from_pkcs8_pem(pem: &[u8]) -> Result<Self, KeyError> {
-        use rustls_pki_types::PrivatePkcs8KeyDer;
-        use rustls_pki_types::pem::PemObject;
-        let der = PrivatePkcs8KeyDer::from_pem_slice(pem).map_err(|e| match e {
-            rustls_pki_types::pem::Error::NoItemsFound => {
-                KeyError::Pem("no PKCS#8 'PRIVATE KEY' block found".into())
-            }
-            other => KeyError::Pem(other.to_string()),
-        })?;
-        Self::from_pkcs8_der(der.secret_pkcs8_der())
+        let der = decode_private_key_pem(pem)?;
+        Self::from_pkcs8_der(&der)
     }
 
     /// The key type.
@@ -413,9 +482,10 @@ impl PrivateKey {
         &self.der
     }
 
-    /// The PEM encoding (`PRIVATE KEY`), in a buffer that is zeroized on drop.
+    /// The PEM encoding (`PRIVATE KEY`), in a buffer that is zeroized on drop; no other copy
+    /// of the key or its base64 is made on the way.
     pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
-        Zeroizing::new(crate::pem::encode("PRIVATE KEY", &self.der))
+        encode_secret_pem(PRIVATE_KEY_LABEL, &self.der)
     }
 
     /// The raw public key, in the form [`PublicKey::raw`] uses.
@@ -426,5 +496,63 @@ impl PrivateKey {
     /// Whether this key is the private half of `public`.
     pub fn matches(&self, key_type: KeyType, public_raw: &[u8]) -> bool {
         self.key_type == key_type && self.public == public_raw
+    }
+}
+
+/// The only secret of a [`PrivateKey`], its PKCS#8 bytes, is held in a [`Zeroizing`] buffer,
+/// which zeroizes them when the key (or a clone of it) is dropped.
+impl zeroize::ZeroizeOnDrop for PrivateKey {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_pem_is_the_plain_pem_encoding() {
+        for len in [0, 1, 2, 3, 47, 48, 49, 96, 121, 138, 1217, 2375] {
+            let der: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let secret = encode_secret_pem(PRIVATE_KEY_LABEL, &der);
+            assert_eq!(
+                secret.as_str(),
+                crate::pem::encode(PRIVATE_KEY_LABEL, &der),
+                "{len} bytes"
+            );
+            // Allocated once, at its final size.
+            assert_eq!(secret.capacity(), secret.len(), "{len} bytes");
+            let back = decode_private_key_pem(secret.as_bytes()).unwrap();
+            assert_eq!(back.as_slice(), der.as_slice(), "{len} bytes");
+        }
+    }
+
+    #[test]
+    fn private_key_pem_is_found_among_other_blocks_and_crlf() {
+        let der: Vec<u8> = (0..200u8).collect();
+        let key = crate::pem::encode(PRIVATE_KEY_LABEL, &der);
+        let cert = crate::pem::encode("CERTIFICATE", &[1, 2, 3]);
+        let mixed = format!("junk\n{cert}{}", key.replace('\n', "\r\n"));
+        assert_eq!(
+            decode_private_key_pem(mixed.as_bytes()).unwrap().as_slice(),
+            der.as_slice()
+        );
+    }
+
+    #[test]
+    fn broken_private_key_pem_is_refused_without_quoting_it() {
+        let key = crate::pem::encode(PRIVATE_KEY_LABEL, &[0xAB; 64]);
+        let cases = [
+            (String::from("no pem at all"), "no PKCS#8"),
+            (crate::pem::encode("EC PRIVATE KEY", &[1; 32]), "no PKCS#8"),
+            (
+                key.replace("-----END PRIVATE KEY-----\n", ""),
+                "no \"-----END",
+            ),
+            (key.replacen("q6ur", "q6*r", 1), "not valid base64"),
+        ];
+        for (pem, want) in cases {
+            let err = decode_private_key_pem(pem.as_bytes()).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(want), "{pem:?}: {text}");
+            assert!(!text.contains("q6ur") && !text.contains('*'), "{text}");
+        }
     }
 }

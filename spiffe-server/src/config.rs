@@ -63,6 +63,160 @@ pub struct ServerConfig {
     /// The `k8s_psat` node attestor, if agents may attest with projected service account
     /// tokens (`join_token` is always on).
     pub k8s_psat: Option<K8sPsatConfig>,
+    /// Accept operator-supplied join tokens (`CreateJoinToken` with `token` set) estimated
+    /// below [`MIN_JOIN_TOKEN_BITS`] bits of entropy (`allow_weak_join_tokens`). Default off.
+    pub allow_weak_join_tokens: bool,
+    /// What one peer of the agent API (TCP) may hold: streams, connections, time.
+    pub limits: ConnectionLimits,
+}
+
+/// The least estimated entropy, in bits, of an operator-supplied join token, unless
+/// [`ServerConfig::allow_weak_join_tokens`] is set. Generated tokens carry exactly this many
+/// random bits.
+pub const MIN_JOIN_TOKEN_BITS: u32 = 128;
+
+/// Limits of the agent API's TCP endpoint, so that no peer, least of all one without an
+/// agent or admin SVID, can make the server hold memory or tasks without bound.
+///
+/// A connection is *authenticated* when its client certificate, at the handshake, is the
+/// current SVID of an attested agent or the SVID of an unexpired admin entry; any other
+/// connection (no certificate, a workload SVID) is *anonymous*: it can only attest, so it gets
+/// few streams and a short life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Streams an authenticated connection may have open at once (HTTP/2
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`; streams beyond it are refused). Default 100.
+    pub max_concurrent_streams: u32,
+    /// The same for anonymous connections. Default 4.
+    pub anonymous_max_concurrent_streams: u32,
+    /// The largest request message an anonymous connection may send, in bytes (authenticated
+    /// ones: 4 MiB). With the stream and connection limits this bounds what anonymous peers
+    /// can make the server buffer: by default 256 connections x 4 streams x 64 KiB = 64 MiB,
+    /// for at most `attestation_message_timeout`. Default 64 KiB.
+    pub anonymous_max_message_size: usize,
+    /// TLS handshakes in progress at once; further connections wait in the listen backlog.
+    /// Default 128.
+    pub max_concurrent_handshakes: usize,
+    /// How long a TLS handshake may take. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Anonymous connections open at once; one more is closed right after its handshake.
+    /// Default 256.
+    pub max_anonymous_connections: usize,
+    /// How long an anonymous connection may live, busy or not (it is told to go away, then
+    /// closed 5 s later). Default 30 s.
+    pub anonymous_connection_lifetime: Duration,
+    /// An authenticated connection with no open stream for this long is closed. Default 5 min.
+    pub idle_timeout: Duration,
+    /// HTTP/2 PING interval on every connection (zero: no pings). Default 60 s.
+    pub keepalive_interval: Duration,
+    /// How long a PING may go unanswered before the connection is closed. Default 20 s.
+    pub keepalive_timeout: Duration,
+    /// TCP keepalive idle time (probes every quarter of it after that, three at most; zero:
+    /// off). Default 60 s.
+    pub tcp_keepalive: Duration,
+    /// How long a call may take to produce its response headers: the whole of a unary call
+    /// (including a request body that never arrives), the opening of a stream. Streams that
+    /// answer (the sync stream) are not cut. Default 30 s.
+    pub request_timeout: Duration,
+    /// How long `AttestAgent` waits for the agent's first message (and for each challenge
+    /// response). Default 10 s.
+    pub attestation_message_timeout: Duration,
+    /// Attestation attempts per second from one source address (IPv6: one /64), sustained;
+    /// more are answered `RESOURCE_EXHAUSTED` with a retry hint (zero: no limit). Default 1.
+    pub attestation_rate_limit: u32,
+    /// Attempts one source address may make at once before the rate applies. Default 20.
+    pub attestation_burst: u32,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_concurrent_streams: 100,
+            anonymous_max_concurrent_streams: 4,
+            anonymous_max_message_size: 64 * 1024,
+            max_concurrent_handshakes: 128,
+            handshake_timeout: Duration::from_secs(10),
+            max_anonymous_connections: 256,
+            anonymous_connection_lifetime: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
+            keepalive_interval: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(20),
+            tcp_keepalive: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            attestation_message_timeout: Duration::from_secs(10),
+            attestation_rate_limit: 1,
+            attestation_burst: 20,
+        }
+    }
+}
+
+/// A connection limit that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitsError {
+    /// A count or duration that must be positive is zero.
+    #[error("{setting} must be greater than zero")]
+    Zero {
+        /// The setting's configuration key.
+        setting: &'static str,
+    },
+}
+
+impl ConnectionLimits {
+    /// Checks that every limit that must be positive is.
+    pub fn validate(&self) -> Result<(), LimitsError> {
+        let counts = [
+            ("max_concurrent_streams", self.max_concurrent_streams > 0),
+            (
+                "anonymous_max_concurrent_streams",
+                self.anonymous_max_concurrent_streams > 0,
+            ),
+            (
+                "anonymous_max_message_size",
+                self.anonymous_max_message_size > 0,
+            ),
+            (
+                "max_concurrent_handshakes",
+                self.max_concurrent_handshakes > 0,
+            ),
+            (
+                "max_anonymous_connections",
+                self.max_anonymous_connections > 0,
+            ),
+            (
+                "attestation_burst",
+                self.attestation_rate_limit == 0 || self.attestation_burst > 0,
+            ),
+        ];
+        let durations = [
+            ("handshake_timeout", self.handshake_timeout),
+            (
+                "anonymous_connection_lifetime",
+                self.anonymous_connection_lifetime,
+            ),
+            ("idle_timeout", self.idle_timeout),
+            ("keepalive_timeout", self.keepalive_timeout),
+            ("request_timeout", self.request_timeout),
+            (
+                "attestation_message_timeout",
+                self.attestation_message_timeout,
+            ),
+        ];
+        let zero = counts
+            .into_iter()
+            .find(|(_, ok)| !ok)
+            .map(|(k, _)| k)
+            .or_else(|| {
+                durations
+                    .into_iter()
+                    .find(|(_, d)| d.is_zero())
+                    .map(|(k, _)| k)
+            });
+        match zero {
+            Some(setting) => Err(LimitsError::Zero { setting }),
+            None => Ok(()),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -86,6 +240,8 @@ impl ServerConfig {
             upstream: None,
             rotation_interval: Duration::from_secs(10),
             k8s_psat: None,
+            allow_weak_join_tokens: false,
+            limits: ConnectionLimits::default(),
         }
     }
 
@@ -261,6 +417,33 @@ impl K8sPsatConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_default_and_validate() {
+        let l = ConnectionLimits::default();
+        assert_eq!(l.validate(), Ok(()));
+        assert_eq!(l.max_concurrent_streams, 100);
+        assert_eq!(l.anonymous_max_concurrent_streams, 4);
+        let mut zero = l.clone();
+        zero.request_timeout = Duration::ZERO;
+        assert_eq!(
+            zero.validate().map_err(|e| e.to_string()),
+            Err("request_timeout must be greater than zero".into())
+        );
+        let mut off = l.clone();
+        off.attestation_rate_limit = 0;
+        off.attestation_burst = 0;
+        off.keepalive_interval = Duration::ZERO;
+        off.tcp_keepalive = Duration::ZERO;
+        assert_eq!(
+            off.validate(),
+            Ok(()),
+            "rate limit and keepalives may be off"
+        );
+        let mut no_burst = l;
+        no_burst.attestation_burst = 0;
+        assert!(no_burst.validate().is_err());
+    }
 
     fn one(name: &str, cluster: PsatCluster) -> K8sPsatConfig {
         K8sPsatConfig {

@@ -82,6 +82,25 @@ impl Index {
         self.entries.values()
     }
 
+    /// The entries granting `spiffe_id`, in entry ID order.
+    pub fn entries_with_spiffe_id<'a>(
+        &'a self,
+        spiffe_id: &SpiffeId,
+    ) -> impl Iterator<Item = &'a Arc<Entry>> + 'a {
+        self.by_spiffe_id
+            .get(spiffe_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.entries.get(id))
+    }
+
+    /// Whether an entry marked `admin` that has not expired at `now` grants `spiffe_id`: an
+    /// expired admin entry, or a non-admin entry with the same ID, grants nothing.
+    pub fn is_admin(&self, spiffe_id: &SpiffeId, now: i64) -> bool {
+        self.entries_with_spiffe_id(spiffe_id)
+            .any(|e| e.admin && (e.expires_at == 0 || e.expires_at > now))
+    }
+
     /// One agent.
     pub fn node(&self, id: &SpiffeId) -> Option<&Arc<AttestedNode>> {
         self.nodes.get(id)
@@ -444,5 +463,36 @@ mod tests {
             ix.upsert_entry(entry("direct", "spiffe://td/direct", A2, &["unix:uid:0"])),
             Upsert::Unchanged
         ));
+    }
+
+    #[test]
+    fn admin_only_from_unexpired_admin_entries() {
+        const ADMIN: &str = "spiffe://td/ops/admin";
+        let mut ix = Index::new();
+        assert!(!ix.is_admin(&id(ADMIN), 50), "no entry");
+        // A non-admin entry with the ID grants nothing.
+        ix.upsert_entry(entry("plain", ADMIN, A1, &["unix:uid:0"]));
+        assert!(!ix.is_admin(&id(ADMIN), 50));
+        // An admin entry that expired grants nothing either.
+        let mut expired = entry("expired", ADMIN, A1, &["unix:uid:1"]);
+        expired.admin = true;
+        expired.expires_at = 40;
+        ix.upsert_entry(expired);
+        assert!(!ix.is_admin(&id(ADMIN), 50));
+        assert!(ix.is_admin(&id(ADMIN), 39), "before its expiry it did");
+        // An unexpired admin entry (or one without expiry) grants; only for its own ID.
+        let mut live = entry("live", ADMIN, A1, &["unix:uid:2"]);
+        live.admin = true;
+        live.expires_at = 100;
+        ix.upsert_entry(live);
+        assert!(ix.is_admin(&id(ADMIN), 50));
+        assert!(!ix.is_admin(&id(ADMIN), 100));
+        assert!(!ix.is_admin(&id("spiffe://td/ops/other"), 50));
+        let mut forever = entry("forever", ADMIN, A2, &["unix:uid:3"]);
+        forever.admin = true;
+        ix.upsert_entry(forever);
+        assert!(ix.is_admin(&id(ADMIN), i64::MAX));
+        ix.remove_entry("forever");
+        assert!(!ix.is_admin(&id(ADMIN), 100));
     }
 }

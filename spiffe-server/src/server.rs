@@ -2,13 +2,12 @@
 //! server's own SVID, and the background tasks (CA rotation, bundle publication, datastore
 //! events from other servers, join token pruning).
 
+mod listener;
+
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::ServerConfig as TlsServerConfig;
@@ -19,18 +18,18 @@ use spiffe_ca::{
 };
 use spiffe_core::tls::{SpiffeClientCertVerifier, SvidResolver};
 use spiffe_core::{PrivateKey, SvidCell, X509Svid, authorize};
+use spiffe_fs::socket::SocketFile;
 use thiserror::Error;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream, UnixListener};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::{ReceiverStream, UnixListenerStream};
-use tonic::transport::server::Connected;
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::service::Routes;
 use tracing::{error, info, warn};
 
-use crate::api::{AgentApi, BundleApi, EntryApi, SvidApi, SyncApi, TlsPeer};
+use crate::api::{AgentApi, BundleApi, EntryApi, SvidApi, SyncApi};
 use crate::attest::{JoinTokenAttestor, NodeAttestor};
-use crate::config::ServerConfig;
+use crate::config::{LimitsError, ServerConfig};
 use crate::datastore::{Datastore, DatastoreError, now_unix};
 use crate::entry::server_id;
 use crate::state::{ServerState, StateBundles};
@@ -40,6 +39,10 @@ use spiffe_proto::spire::api::server::agent::v1::agent_server::AgentServer;
 use spiffe_proto::spire::api::server::bundle::v1::bundle_server::BundleServer;
 use spiffe_proto::spire::api::server::entry::v1::entry_server::EntryServer;
 use spiffe_proto::spire::api::server::svid::v1::svid_server::SvidServer;
+
+/// The largest request message of the admin socket and of authenticated agent API
+/// connections (tonic's default).
+const MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 
 /// Why the server could not start.
 #[derive(Debug, Error)]
@@ -51,6 +54,10 @@ pub enum ServerError {
     /// The signing authority failed.
     #[error("signing authority: {0}")]
     Ca(#[from] CaError),
+    /// A directory or socket is not safe to use (another user controls it), or could not be
+    /// created or bound.
+    #[error("{0}")]
+    Files(#[from] spiffe_fs::FsError),
     /// A file or socket could not be set up.
     #[error("{what} {path}: {source}")]
     Io {
@@ -65,6 +72,9 @@ pub enum ServerError {
     /// TLS could not be configured.
     #[error("TLS: {0}")]
     Tls(String),
+    /// A connection limit cannot work.
+    #[error("connection limits: {0}")]
+    Limits(#[from] LimitsError),
     /// The `k8s_psat` node attestor could not be set up (a refused setting, or an API server
     /// configuration that cannot be loaded).
     #[cfg(feature = "k8s-psat")]
@@ -99,6 +109,7 @@ pub struct RunningServer {
     pub health_address: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    admin_socket: SocketFile,
 }
 
 impl RunningServer {
@@ -116,7 +127,7 @@ impl RunningServer {
                 let _ = t.await;
             }
         }
-        let _ = std::fs::remove_file(&self.state.config.socket_path);
+        self.admin_socket.remove();
         self.state.ds.close().await;
     }
 
@@ -130,11 +141,11 @@ impl RunningServer {
 
 /// Starts a server; returns once every endpoint is listening.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(io_err("data dir", config.data_dir.display()))?;
-    std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(io_err("data dir", config.data_dir.display()))?;
+    // Created 0700 if missing; an existing directory keeps its mode, and is refused if another
+    // user controls it (or a directory above it).
+    spiffe_fs::ensure_trusted_dir(&config.data_dir, "data directory", 0o700)?;
 
+    config.limits.validate()?;
     let ds = Datastore::open(&config.datastore_url()).await?;
     let ca = Arc::new(open_ca(&config)?);
     let state = Arc::new(ServerState::load(config.clone(), ds, ca).await?);
@@ -149,26 +160,42 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
     let attestors = node_attestors(&config).await?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    let router = || {
-        tonic::transport::Server::builder()
-            .add_service(health_service.clone())
-            .add_service(EntryServer::new(EntryApi::new(Arc::clone(&state))))
-            .add_service(AgentServer::new(AgentApi::new(
-                Arc::clone(&state),
-                attestors.clone(),
-            )))
-            .add_service(SvidServer::new(SvidApi::new(Arc::clone(&state))))
-            .add_service(BundleServer::new(BundleApi::new(Arc::clone(&state))))
-            .add_service(SyncServer::new(SyncApi::new(Arc::clone(&state))))
+    // One agent service for every endpoint: they share its attestation rate limiter.
+    let agent_api = AgentApi::new(Arc::clone(&state), attestors);
+    // Every service, each decoding request messages of at most `max_message` bytes.
+    let routes = |max_message: usize| {
+        Routes::new(
+            health_service
+                .clone()
+                .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            EntryServer::new(EntryApi::new(Arc::clone(&state)))
+                .max_decoding_message_size(max_message),
+        )
+        .add_service(AgentServer::new(agent_api.clone()).max_decoding_message_size(max_message))
+        .add_service(
+            SvidServer::new(SvidApi::new(Arc::clone(&state)))
+                .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            BundleServer::new(BundleApi::new(Arc::clone(&state)))
+                .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            SyncServer::new(SyncApi::new(Arc::clone(&state)))
+                .max_decoding_message_size(max_message),
+        )
+        .prepare()
     };
     health_reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
 
     // Admin API: UNIX socket, access by file permissions.
-    let uds = bind_admin_socket(&config.socket_path)?;
+    let (uds, admin_socket) = bind_admin_socket(&config.socket_path)?;
     let mut rx = shutdown_rx.clone();
-    let admin = router();
+    let admin = tonic::transport::Server::builder().add_routes(routes(MAX_MESSAGE_SIZE));
     tasks.push(tokio::spawn(async move {
         let incoming = UnixListenerStream::new(uds);
         if let Err(e) = admin
@@ -188,25 +215,17 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let agent_address = tcp
         .local_addr()
         .map_err(io_err("agent API address", config.bind_address))?;
-    let (conn_tx, conn_rx) = tokio::sync::mpsc::channel::<Result<TlsConn, std::io::Error>>(64);
-    tasks.push(tokio::spawn(accept_tls(
+    let endpoint = listener::Endpoint {
+        state: Arc::clone(&state),
+        tls: Arc::clone(&tls),
+        routes: routes(MAX_MESSAGE_SIZE),
+        anonymous_routes: routes(config.limits.anonymous_max_message_size),
+    };
+    tasks.push(tokio::spawn(listener::serve(
         tcp,
-        Arc::clone(&tls),
-        conn_tx,
+        endpoint,
         shutdown_rx.clone(),
     )));
-    let mut rx = shutdown_rx.clone();
-    let agents = router();
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = agents
-            .serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), async move {
-                let _ = rx.wait_for(|s| *s).await;
-            })
-            .await
-        {
-            error!(error = %e, "agent endpoint failed");
-        }
-    }));
 
     let health_address = match config.health_address {
         Some(addr) => {
@@ -241,6 +260,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         health_address,
         shutdown: shutdown_tx,
         tasks,
+        admin_socket,
     })
 }
 
@@ -344,110 +364,17 @@ fn tls_config(
     Ok(config)
 }
 
-fn bind_admin_socket(path: &Path) -> Result<UnixListener, ServerError> {
-    if let Some(dir) = path.parent()
-        && !dir.exists()
-    {
-        std::fs::create_dir_all(dir).map_err(io_err("admin socket directory", dir.display()))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io_err("admin socket directory", dir.display()))?;
-    }
-    if path.exists() {
-        std::fs::remove_file(path).map_err(io_err("stale admin socket", path.display()))?;
-    }
-    let listener = UnixListener::bind(path).map_err(io_err("admin socket", path.display()))?;
-    // Only the server's own user may administer it.
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(io_err("admin socket", path.display()))?;
-    Ok(listener)
-}
-
-/// A TLS connection, carrying the peer's verified certificates into each request.
-#[derive(Debug)]
-pub struct TlsConn {
-    inner: tokio_rustls::server::TlsStream<TcpStream>,
-    peer: TlsPeer,
-}
-
-impl Connected for TlsConn {
-    type ConnectInfo = TlsPeer;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.peer.clone()
-    }
-}
-
-impl AsyncRead for TlsConn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for TlsConn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-/// Accepts TCP connections and completes their TLS handshakes concurrently (a slow or hostile
-/// client holds up only itself, for at most ten seconds).
-async fn accept_tls(
-    listener: TcpListener,
-    tls: Arc<TlsServerConfig>,
-    out: tokio::sync::mpsc::Sender<Result<TlsConn, std::io::Error>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    loop {
-        let (tcp, remote) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            _ = shutdown.wait_for(|s| *s) => return,
-        };
-        let acceptor = acceptor.clone();
-        let out = out.clone();
-        tokio::spawn(async move {
-            let _ = tcp.set_nodelay(true);
-            match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => {
-                    let certificates = stream
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
-                        .unwrap_or_default();
-                    let conn = TlsConn {
-                        inner: stream,
-                        peer: TlsPeer {
-                            certificates: Arc::new(certificates),
-                        },
-                    };
-                    let _ = out.send(Ok(conn)).await;
-                }
-                Ok(Err(e)) => info!(remote = %remote, error = %e, "TLS handshake refused"),
-                Err(_) => info!(remote = %remote, "TLS handshake timed out"),
-            }
-        });
-    }
+/// Binds the admin socket: its directory must be trusted (created 0700 if missing), and the
+/// socket is made 0600 (only the server's own user may administer it) without following links.
+fn bind_admin_socket(path: &Path) -> Result<(UnixListener, SocketFile), ServerError> {
+    let bound = spiffe_fs::bind_socket(path, "admin socket", 0o700, 0o600)?;
+    let (listener, file) = bound.into_parts();
+    listener
+        .set_nonblocking(true)
+        .map_err(io_err("admin socket", file.path().display()))?;
+    let listener =
+        UnixListener::from_std(listener).map_err(io_err("admin socket", file.path().display()))?;
+    Ok((listener, file))
 }
 
 /// Rotates the CA on schedule, publishes bundle changes, renews the server SVID at half-life,

@@ -326,6 +326,41 @@ async fn service_account_not_on_the_allow_list_is_refused() {
 }
 
 #[tokio::test]
+async fn only_service_account_users_attest() {
+    let w = World::start().await;
+    // Users whose last two fields name an allowed service account, but that are not
+    // `system:serviceaccount:<ns>:<sa>`: a node, another four-field user, an empty namespace.
+    for username in [
+        "system:node:spire:spire-agent",
+        "a:b:spire:spire-agent",
+        "system:serviceaccounts:spire:spire-agent",
+        "system:serviceaccount::spire-agent",
+        "system:serviceaccount:spire:spire-agent:x",
+    ] {
+        w.c1.review_username(username);
+        let token = w.c1.issue(Issued::agent());
+        let status = refused(w.attest_token("c1", &token).await);
+        assert_eq!(
+            status.code(),
+            Code::PermissionDenied,
+            "{username}: {status:?}"
+        );
+        assert_eq!(
+            status.message(),
+            format!(
+                "failed to attest: k8s_psat: failed to parse username from token review status \
+                 for cluster \"c1\": unexpected username format: {username:?}"
+            )
+        );
+    }
+    // The service account form itself attests.
+    w.c1.review_username("system:serviceaccount:spire:spire-agent");
+    let token = w.c1.issue(Issued::agent());
+    let (svid, _) = w.attest_token("c1", &token).await.unwrap();
+    assert_eq!(svid.spiffe_id().to_string(), c1_agent_id());
+}
+
+#[tokio::test]
 async fn token_for_another_cluster_is_refused() {
     let w = World::start().await;
     // Issued by c2's API server, presented as c1's: c1's TokenReview does not know it.

@@ -7,11 +7,10 @@
 //! bundle is written first (a new CA is trusted before an SVID it signed appears), then the key,
 //! then the chain.
 
-use std::fs::{File, OpenOptions, Permissions};
-use std::io::{self, Write as _};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use spiffe_core::{X509Bundle, X509Svid};
 use thiserror::Error;
@@ -39,15 +38,9 @@ pub enum FileError {
         #[source]
         source: io::Error,
     },
-    /// A file could not be written or renamed into place.
-    #[error("cannot write {path:?}: {source}")]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: io::Error,
-    },
+    /// A file could not be written or renamed into place (the error names it).
+    #[error("{0}")]
+    Write(#[from] spiffe_fs::FsError),
     /// The context holds no SVID.
     #[error("no X509-SVID to write")]
     NoSvid,
@@ -216,40 +209,10 @@ fn ensure_dir(dir: &Path) -> Result<(), FileError> {
         })
 }
 
-/// Replaces `path` with `contents` atomically, with `mode` (set explicitly: the umask does not
-/// narrow or widen it).
+/// Replaces `path` with `contents` atomically, with `mode` (see [`spiffe_fs::write_atomic`]:
+/// a temporary file created exclusively under an unpredictable name, never through a link).
 fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), FileError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let err = |source| FileError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file: File = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        file.set_permissions(Permissions::from_mode(mode))?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(err)
+    Ok(spiffe_fs::write_atomic(path, contents, mode)?)
 }
 
 /// Makes the renames durable (best effort: some file systems refuse to sync a directory).

@@ -413,7 +413,10 @@ async fn socket_is_0777_stale_sockets_are_replaced_and_other_files_kept() {
 
     // A live socket is not stolen.
     let e = UdsEndpoint::bind(&path).await.unwrap_err();
-    assert!(matches!(e, ServeError::InUse { .. }), "{e}");
+    assert!(
+        matches!(e, ServeError::Socket(spiffe_fs::FsError::InUse { .. })),
+        "{e}"
+    );
 
     // Shutdown removes the socket; a stale one (bound, nobody listening) is replaced.
     server.stop().await;
@@ -427,7 +430,10 @@ async fn socket_is_0777_stale_sockets_are_replaced_and_other_files_kept() {
     let file = dir.path().join("not-a-socket");
     std::fs::write(&file, b"keep me").unwrap();
     let e = UdsEndpoint::bind(&file).await.unwrap_err();
-    assert!(matches!(e, ServeError::NotASocket { .. }), "{e}");
+    assert!(
+        matches!(e, ServeError::Socket(spiffe_fs::FsError::NotASocket { .. })),
+        "{e}"
+    );
     assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
 }
 
@@ -548,4 +554,47 @@ async fn grpc_core_style_authority_is_accepted() {
     );
     stop.send(()).unwrap();
     soon(task).await.unwrap().unwrap();
+}
+
+/// The process a pidfd names, from `/proc/self/fdinfo` (`Pid:`; -1 once it is gone).
+fn pidfd_pid(fd: &std::os::fd::OwnedFd) -> i64 {
+    use std::os::fd::AsRawFd;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_caller_is_pinned_by_a_pidfd_with_or_without_the_authority_rewriter() {
+    // Before: the caller's process was captured only inside the `:authority` rewriter, so with
+    // the rewriter off a provider got nothing to tie a request to the process that connected.
+    for fix in [true, false] {
+        let provider = TestProvider::single(PAYMENT);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let endpoint = UdsEndpoint::bind(&path).await.unwrap().authority_fix(fix);
+        let service = spiffe_workload::server::WorkloadApiService::new(Arc::clone(&provider));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(endpoint.serve(service, async move {
+            let _ = stopped.await;
+        }));
+        let client = WorkloadApiClient::connect(&format!("unix://{}", path.display()))
+            .await
+            .unwrap();
+        client.fetch_x509_context().await.unwrap();
+        let caller = provider.last_caller.lock().unwrap().clone().unwrap();
+        assert_eq!(caller.pid, i32::try_from(std::process::id()).unwrap());
+        let pidfd = caller.pidfd.expect("a pidfd for the caller");
+        assert_eq!(
+            pidfd_pid(&pidfd),
+            i64::from(std::process::id()),
+            "rewriter {fix}"
+        );
+        stop.send(()).unwrap();
+        soon(task).await.unwrap().unwrap();
+    }
 }

@@ -1,15 +1,6 @@
-//! `spiffe-agent`: runs the SPIFFE agent and uses the Workload API from the command line, with
-//! SPIRE's command line (`-socketPath`, `-joinToken`, `-trustBundle`, ...) next to `--long`
-//! forms.
+//! The `spiffe-agent` binary (see the `spiffe_agent_bin` library).
 #![forbid(unsafe_code)]
 
-mod cli;
-
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    match cli::parse(std::env::args_os()) {
-        Ok(command) => cli::dispatch(command),
-        Err(exit) => exit,
-    }
+fn main() -> std::process::ExitCode {
+    spiffe_agent_bin::main()
 }

@@ -79,7 +79,7 @@ fn run_validation_errors_are_one_line_in_spire_order() {
     ]);
     assert!(
         r.one_error_line()
-            .starts_with("Error: could not load the trust bundle: /nonexistent/bundle.pem"),
+            .starts_with("Error: could not load the trust bundle: open /nonexistent/bundle.pem: "),
         "{}",
         r.stderr
     );

@@ -81,10 +81,13 @@ pub fn parse_toml<T: DeserializeOwned>(text: &str) -> Result<T> {
     })
 }
 
-/// Reads the file at `path` (with `$VAR` expanded if `expand`) and parses it with `parse`;
-/// errors name the file.
+/// The largest configuration file read.
+pub const MAX_CONFIG_FILE: u64 = 1 << 20;
+
+/// Reads the file at `path` (at most [`MAX_CONFIG_FILE`] bytes; with `$VAR` expanded if
+/// `expand`) and parses it with `parse`; errors name the file.
 pub fn load<T>(path: &Path, expand: bool, parse: impl FnOnce(&str) -> Result<T>) -> Result<T> {
-    let text = std::fs::read_to_string(path)
+    let text = spiffe_fs::read_to_string_bounded(path, MAX_CONFIG_FILE)
         .with_context(|| format!("could not read config file {}", path.display()))?;
     let text = if expand { expand_env(&text) } else { text };
     parse(&text).with_context(|| format!("config file {}", path.display()))

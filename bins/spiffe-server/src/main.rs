@@ -1,14 +1,6 @@
-//! `spiffe-server`: runs the SPIFFE server and administers it over its admin socket, with
-//! SPIRE's command line (`-spiffeID`, `-parentID`, `-selector`, ...) next to `--long` forms.
+//! The `spiffe-server` binary (see the `spiffe_server_bin` library).
 #![forbid(unsafe_code)]
 
-mod cli;
-
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    match cli::parse(std::env::args_os()) {
-        Ok(command) => cli::dispatch(command),
-        Err(exit) => exit,
-    }
+fn main() -> std::process::ExitCode {
+    spiffe_server_bin::main()
 }

@@ -36,8 +36,8 @@ pub mod cgroup;
 mod config;
 mod error;
 mod kubelet;
-mod pods;
-mod selectors;
+pub(crate) mod pods;
+pub(crate) mod selectors;
 mod tls;
 
 use std::path::{Path, PathBuf};

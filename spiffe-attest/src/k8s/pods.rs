@@ -185,6 +185,12 @@ impl PodList {
         })
     }
 
+    /// The pods, in the kubelet's order.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn pods(&self) -> &[Pod] {
+        &self.pods
+    }
+
     /// How many pods the list holds.
     pub(crate) fn len(&self) -> usize {
         self.pods.len()

@@ -1,15 +1,9 @@
 //! [`DiskKeyManager`]: keys in files of a directory, so a restarted server keeps its identity.
 
 use std::collections::HashMap;
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-
-use rustls_pki_types::PrivatePkcs8KeyDer;
-use rustls_pki_types::pem::PemObject;
-use zeroize::Zeroizing;
 
 use super::{CaKeyType, KeyManager, Signer, SoftSigner};
 use crate::CaError;
@@ -24,12 +18,17 @@ pub struct DiskKeyManager {
 }
 
 impl DiskKeyManager {
-    /// Opens (creating if needed) the key directory.
+    /// Opens the key directory: created with mode 0700 if missing (an existing one keeps its
+    /// mode); refused if another user controls it or a directory above it
+    /// ([`spiffe_fs::ensure_trusted_dir`]), since whoever can write there chooses the CA key.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, CaError> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|e| CaError::io(&dir, e))?;
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
-            .map_err(|e| CaError::io(&dir, e))?;
+        let dir = spiffe_fs::ensure_trusted_dir(&dir, "key directory", 0o700).map_err(|e| {
+            CaError::io(
+                &dir,
+                std::io::Error::new(std::io::ErrorKind::PermissionDenied, e),
+            )
+        })?;
         Ok(DiskKeyManager {
             dir,
             cache: Mutex::new(HashMap::new()),
@@ -51,41 +50,22 @@ impl DiskKeyManager {
     }
 }
 
-/// Writes `contents` to `path` atomically with the given mode: a temporary file in the same
-/// directory, synced, then renamed over `path` (and the directory synced), so a crash leaves the
-/// old contents or the new ones, never a mix.
-pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), CaError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        // Make the rename itself durable.
-        fs::File::open(dir)?.sync_all()
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        CaError::io(path, e)
+/// Writes `contents` to `path` atomically with `mode` ([`spiffe_fs::write_atomic`]).
+pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), CaError> {
+    spiffe_fs::write_atomic(path, contents, mode).map_err(|e| match e {
+        spiffe_fs::FsError::Io { source, .. } => CaError::io(path, source),
+        other => CaError::io(path, std::io::Error::other(other.to_string())),
     })
 }
+
+/// The largest key file read (an RSA-4096 PKCS#8 PEM is about 3.3 KB).
+const MAX_KEY_FILE: u64 = 64 * 1024;
 
 impl KeyManager for DiskKeyManager {
     fn generate(&self, id: &str, key_type: CaKeyType) -> Result<Arc<dyn Signer>, CaError> {
         let path = self.path(id)?;
         let signer = Arc::new(SoftSigner::generate(key_type)?);
-        let pem = Zeroizing::new(spiffe_core::pem::encode("PRIVATE KEY", signer.pkcs8_der()));
-        write_atomic(&path, pem.as_bytes(), 0o600)?;
+        write_atomic(&path, signer.to_pkcs8_pem().as_bytes(), 0o600)?;
         self.cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -103,21 +83,31 @@ impl KeyManager for DiskKeyManager {
             return Ok(Some(Arc::clone(s) as Arc<dyn Signer>));
         }
         let path = self.path(id)?;
-        let pem = match fs::read(&path) {
-            Ok(bytes) => Zeroizing::new(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(CaError::io(&path, e)),
+        let pem = match spiffe_fs::read_secret_bounded(&path, MAX_KEY_FILE) {
+            Ok(bytes) => bytes,
+            Err(spiffe_fs::FsError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(CaError::Corrupt {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                });
+            }
         };
-        let der = PrivatePkcs8KeyDer::from_pem_slice(&pem).map_err(|e| CaError::Corrupt {
+        let key = spiffe_core::PrivateKey::from_pkcs8_pem(&pem).map_err(|e| CaError::Corrupt {
             path: path.clone(),
             reason: format!("not a PKCS#8 PEM key: {e}"),
         })?;
-        let signer = Arc::new(SoftSigner::from_pkcs8(der.secret_pkcs8_der()).map_err(|e| {
-            CaError::Corrupt {
-                path: path.clone(),
-                reason: e.to_string(),
-            }
-        })?);
+        let signer =
+            Arc::new(
+                SoftSigner::from_pkcs8(key.pkcs8_der()).map_err(|e| CaError::Corrupt {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?,
+            );
         self.cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -24,11 +24,12 @@ enum Pair {
     Rsa(RsaKeyPair),
 }
 
-/// A private key in this process's memory. Its PKCS#8 bytes are kept in a buffer that is
-/// zeroized on drop (aws-lc-rs clears its own copy when the key pair is freed).
+/// A private key in this process's memory. Its PKCS#8 bytes are kept in a [`PrivateKey`],
+/// whose buffer is zeroized on drop (aws-lc-rs clears its own copy when the key pair is freed;
+/// the PKCS#8 documents it generates are zeroized on drop too).
 pub struct SoftSigner {
     key_type: CaKeyType,
-    pkcs8: Zeroizing<Vec<u8>>,
+    pkcs8: PrivateKey,
     pair: Pair,
     public: PublicKey,
     rng: SystemRandom,
@@ -50,15 +51,13 @@ impl SoftSigner {
     /// Generates a new key.
     pub fn generate(key_type: CaKeyType) -> Result<Self, CaError> {
         let rng = SystemRandom::new();
-        let pkcs8 = match key_type {
+        // Both aws-lc-rs buffers (`pkcs8::Document`, `encoding::Buffer`) zeroize on drop.
+        match key_type {
             CaKeyType::EcP256 | CaKeyType::EcP384 => {
                 let alg = ec_alg(key_type, false);
-                Zeroizing::new(
-                    EcdsaKeyPair::generate_pkcs8(alg, &rng)
-                        .map_err(crypto("EC key generation"))?
-                        .as_ref()
-                        .to_vec(),
-                )
+                let document =
+                    EcdsaKeyPair::generate_pkcs8(alg, &rng).map_err(crypto("EC key generation"))?;
+                Self::from_pkcs8(document.as_ref())
             }
             CaKeyType::Rsa2048 | CaKeyType::Rsa4096 => {
                 let size = if key_type == CaKeyType::Rsa2048 {
@@ -68,10 +67,9 @@ impl SoftSigner {
                 };
                 let pair = RsaKeyPair::generate(size).map_err(crypto("RSA key generation"))?;
                 let der = pair.as_der().map_err(crypto("RSA key encoding"))?;
-                Zeroizing::new(der.as_ref().to_vec())
+                Self::from_pkcs8(der.as_ref())
             }
-        };
-        Self::from_pkcs8(&pkcs8)
+        }
     }
 
     /// Loads a PKCS#8 key (P-256, P-384, or RSA 2048 to 4096 bits).
@@ -126,7 +124,7 @@ impl SoftSigner {
         .map_err(|e| CaError::Crypto(e.to_string()))?;
         Ok(SoftSigner {
             key_type,
-            pkcs8: Zeroizing::new(der.to_vec()),
+            pkcs8: parsed,
             pair,
             public,
             rng: SystemRandom::new(),
@@ -135,9 +133,19 @@ impl SoftSigner {
 
     /// The PKCS#8 encoding (secret; for key stores).
     pub fn pkcs8_der(&self) -> &[u8] {
-        &self.pkcs8
+        self.pkcs8.pkcs8_der()
+    }
+
+    /// The PEM encoding (`PRIVATE KEY`; secret, for key stores), in a buffer that is zeroized
+    /// on drop.
+    pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
+        self.pkcs8.to_pkcs8_pem()
     }
 }
+
+/// The key's PKCS#8 bytes live in a [`PrivateKey`] (zeroized on drop) and in aws-lc-rs key
+/// pairs (cleared when freed).
+impl zeroize::ZeroizeOnDrop for SoftSigner {}
 
 fn ec_alg(kt: CaKeyType, fixed: bool) -> &'static signature::EcdsaSigningAlgorithm {
     match (kt, fixed) {

@@ -1,6 +1,7 @@
 //! SPIFFE IDs and trust domain names (SPIFFE-ID.md).
 
 mod error;
+pub mod log_id;
 mod rules;
 mod spiffe_id;
 mod trust_domain;
@@ -9,6 +10,7 @@ mod trust_domain;
 mod tests;
 
 pub use error::IdError;
+pub use log_id::LogId;
 pub use spiffe_id::SpiffeId;
 pub use trust_domain::TrustDomain;
 

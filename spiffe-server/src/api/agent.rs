@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use spiffe_ca::X509SvidParams;
@@ -13,9 +14,12 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::info;
 
 use super::filters::selector_filter;
+use super::ratelimit::RateLimiter;
 use super::svid::{ca_status, x509_svid_pb};
 use super::{TlsPeer, ds_status, require_admin, require_agent};
-use crate::attest::NodeAttestor;
+use crate::attest::{
+    LogId, NodeAttestor, check_join_token_strength, generate_join_token, join_token_fingerprint,
+};
 use crate::convert::{agent_to_pb, id_from_pb, serial_to_decimal};
 use crate::datastore::{AttestedNode, now_unix};
 use crate::entry::{Entry, is_agent_id};
@@ -26,6 +30,8 @@ use crate::state::ServerState;
 pub struct AgentApi {
     state: Arc<ServerState>,
     attestors: Arc<HashMap<String, Arc<dyn NodeAttestor>>>,
+    /// Attestation attempts per source address.
+    limiter: Arc<RateLimiter>,
 }
 
 impl AgentApi {
@@ -35,9 +41,44 @@ impl AgentApi {
             .into_iter()
             .map(|a| (a.kind().to_owned(), a))
             .collect();
+        let limits = &state.config.limits;
+        let limiter = Arc::new(RateLimiter::new(
+            limits.attestation_rate_limit,
+            limits.attestation_burst,
+        ));
         AgentApi {
             state,
             attestors: Arc::new(attestors),
+            limiter,
+        }
+    }
+
+    /// Admits one attestation attempt from the caller's address, or answers
+    /// `RESOURCE_EXHAUSTED` with a retry hint (in the message, and in `grpc-retry-pushback-ms`,
+    /// gRPC's standard pushback metadata). Callers on the admin socket are not limited.
+    fn admit_attempt(&self, peer: Option<&TlsPeer>) -> Result<(), Status> {
+        let Some(ip) = peer.and_then(|p| p.remote).map(|a| a.ip()) else {
+            return Ok(());
+        };
+        self.limiter
+            .check(ip)
+            .map_err(|wait| too_many_attempts(ip, wait))
+    }
+
+    /// The next message of an attestation stream, within `attestation_message_timeout`.
+    async fn next_message(
+        &self,
+        stream: &mut Streaming<api::AttestAgentRequest>,
+        what: &'static str,
+    ) -> Result<api::AttestAgentRequest, Status> {
+        let wait = self.state.config.limits.attestation_message_timeout;
+        match tokio::time::timeout(wait, stream.next()).await {
+            Ok(Some(message)) => message,
+            Ok(None) => Err(Status::invalid_argument(format!("missing {what}"))),
+            Err(_) => Err(Status::deadline_exceeded(format!(
+                "no {what} within {}s (attestation_message_timeout)",
+                wait.as_secs_f64()
+            ))),
         }
     }
 
@@ -138,6 +179,18 @@ impl Filter {
 
 type AttestStream = futures::stream::BoxStream<'static, Result<api::AttestAgentResponse, Status>>;
 
+/// `RESOURCE_EXHAUSTED` for an address over its attestation rate, with when to try again.
+fn too_many_attempts(ip: std::net::IpAddr, wait: Duration) -> Status {
+    let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+    let mut status = Status::resource_exhausted(format!(
+        "too many attestation attempts from {ip} (attestation_rate_limit); retry in {millis} ms"
+    ));
+    if let Ok(v) = millis.to_string().parse() {
+        status.metadata_mut().insert("grpc-retry-pushback-ms", v);
+    }
+    status
+}
+
 #[tonic::async_trait]
 impl api::agent_server::Agent for AgentApi {
     async fn count_agents(
@@ -221,7 +274,7 @@ impl api::agent_server::Agent for AgentApi {
         let id = self.agent_id("id", request.get_ref().id.as_ref())?;
         self.state.ds.delete_node(&id).await.map_err(ds_status)?;
         self.state.apply_node_removed(&id);
-        info!(agent_id = %id, "agent evicted");
+        info!(agent_id = %LogId(&id), "agent evicted");
         Ok(Response::new(()))
     }
 
@@ -235,7 +288,7 @@ impl api::agent_server::Agent for AgentApi {
         if let Some(n) = self.state.ds.fetch_node(&id).await.map_err(ds_status)? {
             self.state.apply_node(n);
         }
-        info!(agent_id = %id, "agent banned");
+        info!(agent_id = %LogId(&id), "agent banned");
         Ok(Response::new(()))
     }
 
@@ -245,11 +298,13 @@ impl api::agent_server::Agent for AgentApi {
         &self,
         request: Request<Streaming<api::AttestAgentRequest>>,
     ) -> Result<Response<Self::AttestAgentStream>, Status> {
+        self.admit_attempt(request.extensions().get::<TlsPeer>())?;
         let mut stream = request.into_inner();
-        let first = stream
-            .next()
-            .await
-            .ok_or_else(|| Status::invalid_argument("missing attestation parameters"))??;
+        // A stream whose first message never comes must not be held for ever (nor any later
+        // challenge response: each goes through `next_message` too).
+        let first = self
+            .next_message(&mut stream, "attestation parameters")
+            .await?;
         let Some(api::attest_agent_request::Step::Params(params)) = first.step else {
             return Err(Status::invalid_argument(
                 "the first message must carry parameters",
@@ -297,7 +352,7 @@ impl api::agent_server::Agent for AgentApi {
             other => ds_status(other),
         })?;
         self.state.apply_node(node);
-        info!(agent_id = %agent_id, attestation_type = %data.r#type, "agent attested");
+        info!(agent_id = %LogId(&agent_id), attestation_type = %data.r#type, "agent attested");
         let response = api::AttestAgentResponse {
             step: Some(api::attest_agent_response::Step::Result(
                 api::attest_agent_response::Result {
@@ -349,7 +404,7 @@ impl api::agent_server::Agent for AgentApi {
         {
             self.state.apply_node(n);
         }
-        info!(agent_id = %agent_id, "agent SVID renewed");
+        info!(agent_id = %LogId(&agent_id), "agent SVID renewed");
         Ok(Response::new(api::RenewAgentResponse { svid: Some(svid) }))
     }
 
@@ -373,8 +428,9 @@ impl api::agent_server::Agent for AgentApi {
             })
             .transpose()?;
         let token = if req.token.is_empty() {
-            uuid::Uuid::new_v4().to_string()
+            generate_join_token()?
         } else {
+            check_join_token_strength(&req.token, self.state.config.allow_weak_join_tokens)?;
             req.token
         };
         let expires_at = now_unix() + i64::from(req.ttl);
@@ -394,7 +450,13 @@ impl api::agent_server::Agent for AgentApi {
             .create_join_token(&token, expires_at)
             .await
             .map_err(ds_status)?;
-        info!(agent_id = %agent_id, ttl = req.ttl, "join token created");
+        // Never the token, nor the agent ID that holds it: a reader of the log could attest first.
+        info!(
+            token_sha256 = %join_token_fingerprint(&token),
+            agent_id = %LogId(&agent_id),
+            ttl = req.ttl,
+            "join token created"
+        );
         Ok(Response::new(pb::JoinToken {
             value: token,
             expires_at,
@@ -407,7 +469,7 @@ impl api::agent_server::Agent for AgentApi {
     ) -> Result<Response<api::PostStatusResponse>, Status> {
         let agent = require_agent(&self.state, &request)?;
         let req = request.into_inner();
-        tracing::debug!(agent_id = %agent, agent_version = %req.agent_version, bundle_serial = req.current_bundle_serial, "agent status");
+        tracing::debug!(agent_id = %LogId(&agent), agent_version = %req.agent_version, bundle_serial = req.current_bundle_serial, "agent status");
         Ok(Response::new(api::PostStatusResponse {}))
     }
 }

@@ -3,12 +3,15 @@
 //! Callers on the admin UNIX socket are administrators (the socket's file permissions decide
 //! who can connect). Callers on the TCP endpoint are authenticated by their X509-SVID in the TLS
 //! handshake: agents (an attested, unbanned node whose current SVID serial matches), or
-//! workloads holding an admin entry.
+//! workloads holding an unexpired admin entry. A connection outlives the handshake, so every
+//! call checks again: the SVID must still be within its validity period, the agent still
+//! attested with that serial, the admin entry still there.
 
 mod agent;
 mod bundle;
 mod entry;
 mod filters;
+mod ratelimit;
 mod svid;
 mod sync;
 
@@ -18,6 +21,7 @@ pub use entry::EntryApi;
 pub use svid::SvidApi;
 pub use sync::SyncApi;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rustls_pki_types::CertificateDer;
@@ -27,16 +31,20 @@ use spiffe_proto::spire::api::types as pb;
 use tonic::{Code, Request, Status};
 use tracing::warn;
 
+use crate::attest::LogId;
 use crate::convert::serial_to_decimal;
-use crate::datastore::DatastoreError;
+use crate::datastore::{DatastoreError, now_unix};
 use crate::entry::is_agent_id;
 use crate::state::ServerState;
 
-/// What the TLS endpoint knows about a connection: the peer's verified certificates.
+/// What the TLS endpoint knows about a connection: the peer's verified certificates and
+/// address.
 #[derive(Debug, Clone, Default)]
 pub struct TlsPeer {
     /// The peer's chain, leaf first, as verified in the handshake (empty: no client certificate).
     pub certificates: Arc<Vec<CertificateDer<'static>>>,
+    /// The peer's address (for per-address limits), when known.
+    pub remote: Option<SocketAddr>,
 }
 
 /// Who is calling.
@@ -70,28 +78,62 @@ pub(crate) fn caller<T>(state: &ServerState, req: &Request<T>) -> Result<Caller,
     };
     let id = leaf_spiffe_id(leaf)
         .map_err(|e| Status::unauthenticated(format!("caller certificate: {e}")))?;
+    let info = CertificateInfo::parse(leaf)
+        .map_err(|e| Status::unauthenticated(format!("caller certificate: {e}")))?;
+    check_validity(&info, now_unix())?;
     if is_agent_id(&id) {
-        check_agent(state, &id, leaf)?;
+        check_agent(state, &id, &serial_to_decimal(&info.serial))?;
         return Ok(Caller::Agent(id));
     }
-    let is_admin = state.with_index(|ix| ix.entries().any(|e| e.admin && e.spiffe_id == id));
-    if is_admin {
+    if state.with_index(|ix| ix.is_admin(&id, now_unix())) {
         Ok(Caller::AdminWorkload(id))
     } else {
         Ok(Caller::Anonymous)
     }
 }
 
+/// Whether a TLS peer's certificates, now, make it an agent or an admin workload (see
+/// [`caller`]): such connections get the limits of authenticated connections, any other the
+/// tighter ones of anonymous connections.
+pub(crate) fn is_authenticated(state: &ServerState, certificates: &[CertificateDer<'_>]) -> bool {
+    let Some(leaf) = certificates.first() else {
+        return false;
+    };
+    let (Ok(id), Ok(info)) = (leaf_spiffe_id(leaf), CertificateInfo::parse(leaf)) else {
+        return false;
+    };
+    if check_validity(&info, now_unix()).is_err() {
+        return false;
+    }
+    if is_agent_id(&id) {
+        check_agent(state, &id, &serial_to_decimal(&info.serial)).is_ok()
+    } else {
+        state.with_index(|ix| ix.is_admin(&id, now_unix()))
+    }
+}
+
+/// A certificate is accepted only within its validity period, at every call: the TLS handshake
+/// checked it once, but a connection (and a stream) may outlive it.
+pub(crate) fn check_validity(info: &CertificateInfo, now: i64) -> Result<(), Status> {
+    if now > info.not_after {
+        return Err(Status::unauthenticated(format!(
+            "caller certificate expired at {} (now {now}); reconnect with a current SVID",
+            info.not_after
+        )));
+    }
+    if now < info.not_before {
+        return Err(Status::unauthenticated(format!(
+            "caller certificate is not valid before {} (now {now})",
+            info.not_before
+        )));
+    }
+    Ok(())
+}
+
 /// An agent may call while it is attested, not banned, and presents its current (or just
-/// renewed) SVID.
-fn check_agent(
-    state: &ServerState,
-    id: &SpiffeId,
-    leaf: &CertificateDer<'_>,
-) -> Result<(), Status> {
-    let serial = CertificateInfo::parse(leaf)
-        .map(|i| serial_to_decimal(&i.serial))
-        .map_err(|e| Status::unauthenticated(format!("caller certificate: {e}")))?;
+/// renewed) SVID (`serial`, decimal). The statuses name the agent in full: they go to the agent
+/// itself, whose join token (if any) was spent when it attested.
+pub(crate) fn check_agent(state: &ServerState, id: &SpiffeId, serial: &str) -> Result<(), Status> {
     let node = state.with_index(|ix| ix.node(id).cloned()).ok_or_else(|| {
         Status::permission_denied(format!("agent {id} is not attested (evicted?)"))
     })?;
@@ -111,7 +153,7 @@ pub(crate) fn require_admin<T>(state: &ServerState, req: &Request<T>) -> Result<
     match caller(state, req)? {
         Caller::Local => Ok(()),
         Caller::AdminWorkload(id) => {
-            tracing::debug!(caller = %id, "admin call with an admin X509-SVID");
+            tracing::debug!(caller = %LogId(&id), "admin call with an admin X509-SVID");
             Ok(())
         }
         Caller::Agent(id) => Err(Status::permission_denied(format!(

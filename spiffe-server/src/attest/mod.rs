@@ -15,7 +15,12 @@ use tonic::Status;
 
 use crate::state::ServerState;
 
-pub use join_token::{JoinTokenAttestor, join_token_agent_id};
+pub use join_token::{
+    JoinTokenAttestor, JoinTokenError, check_join_token_strength, estimate_entropy_bits,
+    generate_join_token, join_token_agent_id,
+};
+pub use spiffe_core::id::LogId;
+pub use spiffe_core::id::log_id::{join_token_fingerprint, join_token_hash, log_id_str};
 
 /// What a successful node attestation establishes.
 #[derive(Debug, Clone, PartialEq, Eq)]

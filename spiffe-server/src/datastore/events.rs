@@ -8,8 +8,8 @@ use tracing::warn;
 
 use super::{Backend, CHANNEL, Datastore, DatastoreError};
 
-/// What changed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// What changed. Its `Debug` form (the one logs show) hides join tokens in agent IDs.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum ChangeEvent {
     /// A registration entry, by ID.
     Entry(String),
@@ -17,6 +17,19 @@ pub enum ChangeEvent {
     Node(String),
     /// A bundle, by trust domain.
     Bundle(String),
+}
+
+impl std::fmt::Debug for ChangeEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChangeEvent::Entry(id) => f.debug_tuple("Entry").field(id).finish(),
+            ChangeEvent::Node(id) => f
+                .debug_tuple("Node")
+                .field(&crate::attest::log_id_str(id))
+                .finish(),
+            ChangeEvent::Bundle(td) => f.debug_tuple("Bundle").field(td).finish(),
+        }
+    }
 }
 
 impl ChangeEvent {
@@ -75,7 +88,11 @@ impl EventStream {
             match self.listener.try_recv().await? {
                 Some(n) => match ChangeEvent::decode(n.payload()) {
                     Some(ev) => return Ok(Some(ev)),
-                    None => warn!(payload = n.payload(), "unknown datastore event ignored"),
+                    // Only the kind: the rest may name an agent by a join token.
+                    None => warn!(
+                        kind = n.payload().split(':').next().unwrap_or_default(),
+                        "unknown datastore event ignored"
+                    ),
                 },
                 None => return Ok(None),
             }
@@ -93,5 +110,20 @@ impl Datastore {
         let mut listener = PgListener::connect(self.url()).await?;
         listener.listen(CHANNEL).await?;
         Ok(Some(EventStream { listener }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChangeEvent;
+
+    #[test]
+    fn debug_hides_join_tokens() {
+        let e = ChangeEvent::Node("spiffe://example.org/spire/agent/join_token/abc".into());
+        assert_eq!(
+            format!("{e:?}"),
+            "Node(\"spiffe://example.org/spire/agent/join_token/sha256:ba7816bf\")"
+        );
+        assert_eq!(ChangeEvent::decode(&e.encode()), Some(e));
     }
 }

@@ -10,6 +10,7 @@ mod entries;
 mod events;
 mod nodes;
 mod schema;
+mod tokens;
 
 pub use events::{ChangeEvent, EventStream};
 pub use nodes::AttestedNode;

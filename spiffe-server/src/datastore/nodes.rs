@@ -1,4 +1,4 @@
-//! Attested agents (nodes) and join tokens in the datastore.
+//! Attested agents (nodes) in the datastore.
 
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
@@ -46,11 +46,13 @@ fn corrupt(reason: impl ToString) -> DatastoreError {
 }
 
 fn from_row(row: &AnyRow) -> Result<AttestedNode, DatastoreError> {
-    let id: String = row.try_get("spiffe_id")?;
+    let stored: String = row.try_get("spiffe_id")?;
+    // Errors name the agent as logs may show it (no join token).
+    let id = crate::attest::log_id_str(&stored);
     let selectors: Vec<String> = serde_json::from_str(&row.try_get::<String, _>("selectors")?)
         .map_err(|e| corrupt(format!("{id}: selectors: {e}")))?;
     Ok(AttestedNode {
-        spiffe_id: SpiffeId::parse(&id).map_err(|e| corrupt(format!("{id}: {e}")))?,
+        spiffe_id: SpiffeId::parse(&stored).map_err(|e| corrupt(format!("{id}: {e}")))?,
         attestation_type: row.try_get("attestation_type")?,
         serial_number: row.try_get("serial_number")?,
         expires_at: row.try_get("expires_at")?,
@@ -230,47 +232,5 @@ impl Datastore {
         notify(self, &mut tx, &ChangeEvent::Node(id.to_string())).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Stores a join token.
-    pub async fn create_join_token(
-        &self,
-        token: &str,
-        expires_at: i64,
-    ) -> Result<(), DatastoreError> {
-        sqlx::query("INSERT INTO join_tokens (token, expires_at) VALUES ($1, $2)")
-            .bind(token.to_owned())
-            .bind(expires_at)
-            .execute(self.pool())
-            .await
-            .map_err(|e| {
-                if super::is_unique_violation(&e) {
-                    DatastoreError::AlreadyExists("join token already exists".into())
-                } else {
-                    e.into()
-                }
-            })?;
-        Ok(())
-    }
-
-    /// Takes a join token: deletes it and returns its expiry, or `None` if it does not exist
-    /// (never existed, or was used already). Single use holds across servers: the delete is the
-    /// claim.
-    pub async fn take_join_token(&self, token: &str) -> Result<Option<i64>, DatastoreError> {
-        let row = sqlx::query("DELETE FROM join_tokens WHERE token = $1 RETURNING expires_at")
-            .bind(token.to_owned())
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| r.try_get("expires_at").map_err(Into::into))
-            .transpose()
-    }
-
-    /// Deletes join tokens that expired before `now`; returns how many.
-    pub async fn prune_join_tokens(&self, now: i64) -> Result<u64, DatastoreError> {
-        let done = sqlx::query("DELETE FROM join_tokens WHERE expires_at < $1")
-            .bind(now)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected())
     }
 }

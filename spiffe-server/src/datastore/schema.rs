@@ -5,17 +5,28 @@ use tracing::info;
 
 use super::{Backend, Datastore, DatastoreError, now_unix};
 
-/// One migration: its version and its statements (`{BIG}` is the 64-bit integer type, `{BLOB}`
-/// the byte-string type of the backend).
+/// One migration: its version, its statements (`{BIG}` is the 64-bit integer type, `{BLOB}`
+/// the byte-string type of the backend), a step in Rust for what SQL cannot do the same way on
+/// both backends, and statements after that step.
 struct Migration {
     version: i64,
     statements: &'static [&'static str],
+    step: Option<Step>,
+    after: &'static [&'static str],
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    statements: &[
-        "CREATE TABLE registered_entries (
+/// A migration step in Rust.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// Copies the join tokens that have not expired into `join_token_hashes`, hashed.
+    HashJoinTokens,
+}
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        statements: &[
+            "CREATE TABLE registered_entries (
             id TEXT PRIMARY KEY,
             spiffe_id TEXT NOT NULL,
             parent_id TEXT NOT NULL,
@@ -35,8 +46,8 @@ const MIGRATIONS: &[Migration] = &[Migration {
             created_at {BIG} NOT NULL,
             similarity_key TEXT NOT NULL UNIQUE
         )",
-        "CREATE INDEX registered_entries_parent ON registered_entries (parent_id)",
-        "CREATE TABLE attested_nodes (
+            "CREATE INDEX registered_entries_parent ON registered_entries (parent_id)",
+            "CREATE TABLE attested_nodes (
             spiffe_id TEXT PRIMARY KEY,
             attestation_type TEXT NOT NULL,
             serial_number TEXT NOT NULL,
@@ -50,17 +61,30 @@ const MIGRATIONS: &[Migration] = &[Migration {
             created_at {BIG} NOT NULL,
             updated_at {BIG} NOT NULL
         )",
-        "CREATE TABLE join_tokens (
+            "CREATE TABLE join_tokens (
             token TEXT PRIMARY KEY,
             expires_at {BIG} NOT NULL
         )",
-        "CREATE TABLE bundles (
+            "CREATE TABLE bundles (
             trust_domain TEXT PRIMARY KEY,
             data {BLOB} NOT NULL,
             updated_at {BIG} NOT NULL
         )",
-    ],
-}];
+        ],
+        step: None,
+        after: &[],
+    },
+    // Join tokens are kept as their SHA-256 only; unexpired tokens stay usable.
+    Migration {
+        version: 2,
+        statements: &["CREATE TABLE join_token_hashes (
+            token_hash TEXT PRIMARY KEY,
+            expires_at {BIG} NOT NULL
+        )"],
+        step: Some(Step::HashJoinTokens),
+        after: &["DROP TABLE join_tokens"],
+    },
+];
 
 fn spell(backend: Backend, statement: &str) -> String {
     let (big, blob) = match backend {
@@ -115,6 +139,15 @@ async fn apply(ds: &Datastore, conn: &mut sqlx::AnyConnection) -> Result<(), Dat
                 .execute(&mut *tx)
                 .await?;
         }
+        match m.step {
+            Some(Step::HashJoinTokens) => hash_join_tokens(&mut tx).await?,
+            None => {}
+        }
+        for statement in m.after {
+            sqlx::query(AssertSqlSafe(spell(ds.backend(), statement)))
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(m.version)
             .bind(now_unix())
@@ -122,6 +155,30 @@ async fn apply(ds: &Datastore, conn: &mut sqlx::AnyConnection) -> Result<(), Dat
             .await?;
         tx.commit().await?;
         info!(version = m.version, "datastore migration applied");
+    }
+    Ok(())
+}
+
+/// [`Step::HashJoinTokens`]: the unexpired rows of `join_tokens` into `join_token_hashes`.
+async fn hash_join_tokens(tx: &mut sqlx::AnyConnection) -> Result<(), DatastoreError> {
+    let rows = sqlx::query("SELECT token, expires_at FROM join_tokens WHERE expires_at >= $1")
+        .bind(now_unix())
+        .fetch_all(&mut *tx)
+        .await?;
+    for row in &rows {
+        let token: String = row.try_get("token")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        sqlx::query("INSERT INTO join_token_hashes (token_hash, expires_at) VALUES ($1, $2)")
+            .bind(crate::attest::join_token_hash(&token))
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !rows.is_empty() {
+        info!(
+            tokens = rows.len(),
+            "unexpired join tokens now stored hashed"
+        );
     }
     Ok(())
 }

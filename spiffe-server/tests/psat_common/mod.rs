@@ -90,6 +90,8 @@ struct State {
     nodes: Mutex<HashMap<String, Value>>,
     seen: Mutex<Vec<Seen>>,
     ignore_audiences: AtomicBool,
+    /// The username reviews report instead of `system:serviceaccount:<ns>:<sa>`.
+    username: Mutex<Option<String>>,
     next: AtomicU64,
 }
 
@@ -245,6 +247,12 @@ impl FakeApiServer {
     /// aware).
     pub fn ignore_audiences(&self) {
         self.state.ignore_audiences.store(true, Ordering::SeqCst);
+    }
+
+    /// Answers token reviews of authenticated tokens with this username instead of the
+    /// service account's `system:serviceaccount:<ns>:<sa>`.
+    pub fn review_username(&self, username: &str) {
+        *self.state.username.lock().unwrap() = Some(username.to_owned());
     }
 
     /// The requests answered so far.
@@ -411,7 +419,9 @@ fn token_review(s: &State, review: Value) -> Value {
                 json!({
                     "authenticated": true,
                     "user": {
-                        "username": format!("system:serviceaccount:{}:{}", claims.namespace, claims.service_account),
+                        "username": s.username.lock().unwrap().clone().unwrap_or_else(|| {
+                            format!("system:serviceaccount:{}:{}", claims.namespace, claims.service_account)
+                        }),
                         "uid": "ca29bd95-36a8-11e9-b8af-080027b25557",
                         "groups": [
                             "system:serviceaccounts",

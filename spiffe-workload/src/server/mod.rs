@@ -10,12 +10,17 @@
 //! # }
 //! ```
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod authority;
+#[cfg(not(feature = "fuzzing"))]
 mod authority;
+mod peer;
 mod provider;
 mod render;
 mod service;
 mod uds;
 
 pub use provider::{CallerInfo, IdentityProvider, ProviderError, WorkloadState};
-pub use service::{ResponseStream, WorkloadApiService};
-pub use uds::{SOCKET_DIR_MODE, SOCKET_MODE, ServeError, UdsEndpoint, serve_uds};
+pub use service::{MAX_AUDIENCE_LEN, MAX_AUDIENCES, ResponseStream, WorkloadApiService};
+pub use uds::{ConnectionLimits, SOCKET_DIR_MODE, SOCKET_MODE, ServeError, UdsEndpoint, serve_uds};

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -11,7 +12,7 @@ use tokio::sync::watch;
 
 /// Who is calling, as the kernel reports it for the connection (SO_PEERCRED), never as the
 /// caller says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
 pub struct CallerInfo {
     /// Process ID of the process that opened the connection.
     pub pid: i32,
@@ -19,13 +20,28 @@ pub struct CallerInfo {
     pub uid: u32,
     /// Its group ID.
     pub gid: u32,
-    /// The process behind `pid` (start time, effective uid and gid) as captured when the
-    /// connection was accepted, so that a provider can check, when it attests a request, that
-    /// the PID still names the process that connected and not one that got the PID after the
-    /// caller exited (see [`spiffe_attest::process`]). `None` if it could not be read then
-    /// (the caller had already exited, or no PID was reported).
-    pub process: Option<spiffe_attest::ProcessIdentity>,
+    /// A pidfd for the process that opened the connection, taken when it was accepted
+    /// (`SO_PEERPIDFD`, or `pidfd_open` of its PID on kernels before 6.5). A provider attests
+    /// `pid` only while this shows the process still running
+    /// (`spiffe_attest::attest_pinned`), so a PID reused after the caller exited is never
+    /// attested in its place. `None` when no pidfd could be had: a provider must then refuse,
+    /// not fall back to whatever holds the PID at request time.
+    pub pidfd: Option<Arc<OwnedFd>>,
 }
+
+/// Equal when pid, uid and gid are equal and both pin the same process descriptor (or none).
+impl PartialEq for CallerInfo {
+    fn eq(&self, other: &Self) -> bool {
+        (self.pid, self.uid, self.gid) == (other.pid, other.uid, other.gid)
+            && match (&self.pidfd, &other.pidfd) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
+}
+
+impl Eq for CallerInfo {}
 
 impl fmt::Display for CallerInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -118,6 +134,14 @@ pub enum ProviderError {
         /// What went wrong.
         reason: String,
     },
+    /// The caller asked for too much too fast (ResourceExhausted; clients back off and retry).
+    #[error("caller {caller} is rate limited: {reason}")]
+    RateLimited {
+        /// The caller.
+        caller: CallerInfo,
+        /// Which limit.
+        reason: String,
+    },
     /// The agent cannot serve now: it is starting, or cannot reach its server (Unavailable;
     /// clients retry).
     #[error("identity provider unavailable: {reason}")]
@@ -140,6 +164,7 @@ impl ProviderError {
             ProviderError::NoIdentity { .. }
             | ProviderError::NotEntitled { .. }
             | ProviderError::AttestationFailed { .. } => tonic::Code::PermissionDenied,
+            ProviderError::RateLimited { .. } => tonic::Code::ResourceExhausted,
             ProviderError::Unavailable { .. } => tonic::Code::Unavailable,
             ProviderError::Internal { .. } => tonic::Code::Internal,
         }

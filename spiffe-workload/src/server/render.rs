@@ -189,7 +189,7 @@ mod tests {
             pid: 1,
             uid: 2,
             gid: 3,
-            process: None,
+            pidfd: None,
         };
         let state = WorkloadState::empty();
         for code in [

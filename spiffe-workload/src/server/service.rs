@@ -105,7 +105,7 @@ impl WorkloadApiService {
         M: PartialEq + Clone + Send + 'static,
         F: Fn(&WorkloadState, &CallerInfo) -> Result<M, Status> + Send + 'static,
     {
-        let mut rx = self.provider.subscribe(caller).await.map_err(|e| {
+        let mut rx = self.provider.subscribe(caller.clone()).await.map_err(|e| {
             tracing::info!(error = %e, "caller refused");
             Status::from(e)
         })?;
@@ -191,13 +191,14 @@ where
     }
 }
 
-/// The caller of a request: a [`CallerInfo`] extension, or the UNIX socket's peer credentials.
+/// The caller of a request: a [`CallerInfo`] extension, or the UNIX socket's peer credentials
+/// and the pidfd taken at accept.
 fn caller_of<T>(request: &Request<T>) -> Result<CallerInfo, Status> {
     if let Some(caller) = request.extensions().get::<CallerInfo>() {
-        return Ok(*caller);
+        return Ok(caller.clone());
     }
-    let peer = request.extensions().get::<super::authority::PeerInfo>();
-    let process = peer.and_then(|p| p.process);
+    let peer = request.extensions().get::<super::peer::PeerInfo>();
+    let pidfd = peer.and_then(|p| p.pidfd.clone());
     let cred = peer
         .map(|p| &p.uds)
         .or_else(|| {
@@ -218,8 +219,37 @@ fn caller_of<T>(request: &Request<T>) -> Result<CallerInfo, Status> {
         pid,
         uid: cred.uid(),
         gid: cred.gid(),
-        process,
+        pidfd,
     })
+}
+
+/// The most audiences one JWT-SVID request may name.
+pub const MAX_AUDIENCES: usize = 16;
+/// The longest audience, in bytes.
+pub const MAX_AUDIENCE_LEN: usize = 512;
+
+/// At least one audience, none empty, at most [`MAX_AUDIENCES`] of at most
+/// [`MAX_AUDIENCE_LEN`] bytes each: a caller cannot make the agent hold (and the server sign)
+/// arbitrarily large tokens.
+fn check_audiences(audience: &[String]) -> Result<(), Status> {
+    if audience.is_empty() || audience.iter().any(String::is_empty) {
+        return Err(Status::invalid_argument(
+            "audience must be specified (at least one, none empty)",
+        ));
+    }
+    if audience.len() > MAX_AUDIENCES {
+        return Err(Status::invalid_argument(format!(
+            "audience: {} values given, at most {MAX_AUDIENCES} are allowed",
+            audience.len()
+        )));
+    }
+    if let Some(long) = audience.iter().find(|a| a.len() > MAX_AUDIENCE_LEN) {
+        return Err(Status::invalid_argument(format!(
+            "audience: a value of {} bytes given, at most {MAX_AUDIENCE_LEN} bytes are allowed",
+            long.len()
+        )));
+    }
+    Ok(())
 }
 
 fn span(rpc: &'static str, caller: &CallerInfo) -> tracing::Span {
@@ -245,8 +275,9 @@ impl SpiffeWorkloadApi for WorkloadApiService {
         request: Request<X509svidRequest>,
     ) -> Result<Response<Self::FetchX509SVIDStream>, Status> {
         let caller = Self::admit(&request)?;
+        let span = span("FetchX509SVID", &caller);
         self.follow(caller, "FetchX509SVID", render::x509_svid_response)
-            .instrument(span("FetchX509SVID", &caller))
+            .instrument(span)
             .await
     }
 
@@ -255,8 +286,9 @@ impl SpiffeWorkloadApi for WorkloadApiService {
         request: Request<X509BundlesRequest>,
     ) -> Result<Response<Self::FetchX509BundlesStream>, Status> {
         let caller = Self::admit(&request)?;
+        let span = span("FetchX509Bundles", &caller);
         self.follow(caller, "FetchX509Bundles", render::x509_bundles_response)
-            .instrument(span("FetchX509Bundles", &caller))
+            .instrument(span)
             .await
     }
 
@@ -266,12 +298,9 @@ impl SpiffeWorkloadApi for WorkloadApiService {
     ) -> Result<Response<JwtsvidResponse>, Status> {
         let caller = Self::admit(&request)?;
         let request = request.into_inner();
+        let span = span("FetchJWTSVID", &caller);
         async move {
-            if request.audience.is_empty() || request.audience.iter().any(String::is_empty) {
-                return Err(Status::invalid_argument(
-                    "audience must be specified (at least one, none empty)",
-                ));
-            }
+            check_audiences(&request.audience)?;
             let spiffe_id = match request.spiffe_id.as_str() {
                 "" => None,
                 s => Some(SpiffeId::parse(s).map_err(|e| {
@@ -280,7 +309,7 @@ impl SpiffeWorkloadApi for WorkloadApiService {
             };
             let svids = self
                 .provider
-                .fetch_jwt_svids(caller, request.audience, spiffe_id)
+                .fetch_jwt_svids(caller.clone(), request.audience, spiffe_id)
                 .await
                 .inspect_err(|e| tracing::info!(error = %e, "caller refused"))?;
             let svids = render::jwt_svids(&svids);
@@ -292,7 +321,7 @@ impl SpiffeWorkloadApi for WorkloadApiService {
             tracing::debug!(count = svids.len(), "JWT-SVIDs issued");
             Ok(Response::new(JwtsvidResponse { svids }))
         }
-        .instrument(span("FetchJWTSVID", &caller))
+        .instrument(span)
         .await
     }
 
@@ -301,8 +330,9 @@ impl SpiffeWorkloadApi for WorkloadApiService {
         request: Request<JwtBundlesRequest>,
     ) -> Result<Response<Self::FetchJWTBundlesStream>, Status> {
         let caller = Self::admit(&request)?;
+        let span = span("FetchJWTBundles", &caller);
         self.follow(caller, "FetchJWTBundles", render::jwt_bundles_response)
-            .instrument(span("FetchJWTBundles", &caller))
+            .instrument(span)
             .await
     }
 
@@ -312,14 +342,16 @@ impl SpiffeWorkloadApi for WorkloadApiService {
     ) -> Result<Response<ValidateJwtsvidResponse>, Status> {
         let caller = Self::admit(&request)?;
         let request = request.into_inner();
+        let span = span("ValidateJWTSVID", &caller);
         async move {
             if request.audience.is_empty() {
                 return Err(Status::invalid_argument("audience must be specified"));
             }
+            check_audiences(std::slice::from_ref(&request.audience))?;
             if request.svid.is_empty() {
                 return Err(Status::invalid_argument("svid must be specified"));
             }
-            let rx = self.provider.subscribe(caller).await?;
+            let rx = self.provider.subscribe(caller.clone()).await?;
             let state = Arc::clone(&rx.borrow());
             if state.jwt_bundles.is_empty() {
                 return Err(Status::permission_denied(format!(
@@ -338,7 +370,7 @@ impl SpiffeWorkloadApi for WorkloadApiService {
                 claims: Some(render::claims_struct(svid.claims())),
             }))
         }
-        .instrument(span("ValidateJWTSVID", &caller))
+        .instrument(span)
         .await
     }
 

@@ -59,6 +59,8 @@ pub struct TestProvider {
     federated: Mutex<Vec<Arc<TestTrustDomain>>>,
     identities: Mutex<Vec<Identity>>,
     state: watch::Sender<Arc<WorkloadState>>,
+    /// The caller of the last subscription, as the server reported it.
+    pub last_caller: Mutex<Option<CallerInfo>>,
 }
 
 impl TestProvider {
@@ -69,6 +71,7 @@ impl TestProvider {
             federated: Mutex::new(Vec::new()),
             identities: Mutex::new(identities.to_vec()),
             state: watch::channel(Arc::new(WorkloadState::empty())).0,
+            last_caller: Mutex::new(None),
         });
         provider.rotate();
         provider
@@ -166,8 +169,9 @@ impl TestProvider {
 impl IdentityProvider for TestProvider {
     fn subscribe(
         &self,
-        _caller: CallerInfo,
+        caller: CallerInfo,
     ) -> BoxFuture<'_, Result<watch::Receiver<Arc<WorkloadState>>, ProviderError>> {
+        *self.last_caller.lock().unwrap() = Some(caller);
         Box::pin(async move { Ok(self.state.subscribe()) })
     }
 

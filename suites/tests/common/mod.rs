@@ -424,12 +424,26 @@ pub struct Agent {
     server_address: String,
     server_port: u16,
     starts: usize,
+    /// A `-config` file passed at every start (flags win over it).
+    config_file: Option<PathBuf>,
 }
 
 impl Agent {
     /// Starts an agent in `dir` against `host:port`, trusting `bundle_pem`, attesting with
     /// `token`; waits until healthy. The socket's directory is open to every user.
     pub fn start(dir: &Path, host: &str, port: u16, bundle_pem: &str, token: &str) -> Agent {
+        Self::start_configured(dir, host, port, bundle_pem, token, None)
+    }
+
+    /// [`Agent::start`] with a TOML `-config` file holding `config` (flags win over it).
+    pub fn start_configured(
+        dir: &Path,
+        host: &str,
+        port: u16,
+        bundle_pem: &str,
+        token: &str,
+        config: Option<&str>,
+    ) -> Agent {
         use std::os::unix::fs::PermissionsExt;
         let public = dir.join("public");
         std::fs::create_dir_all(&public).expect("agent dir");
@@ -444,6 +458,11 @@ impl Agent {
             server_address: host.to_owned(),
             server_port: port,
             starts: 0,
+            config_file: config.map(|toml| {
+                let path = dir.join("agent.toml");
+                std::fs::write(&path, toml).expect("agent config");
+                path
+            }),
         };
         agent.run(Some(token));
         agent
@@ -476,6 +495,13 @@ impl Agent {
         ];
         if let Some(t) = token {
             args.extend(["-joinToken", t]);
+        }
+        let config = self
+            .config_file
+            .as_ref()
+            .map(|p| p.to_str().expect("utf-8").to_owned());
+        if let Some(c) = &config {
+            args.extend(["-config", c]);
         }
         let log = self.dir.join(format!("agent.{}.log", self.starts));
         let mut daemon = Daemon::spawn(&agent_bin(), &args, &log);
@@ -531,15 +557,21 @@ pub struct Deployment {
 impl Deployment {
     /// Server (with `opts`) and one agent attested with a join token.
     pub fn start(opts: &ServerOpts) -> Deployment {
+        Self::start_with_agent_config(opts, None)
+    }
+
+    /// [`Deployment::start`] with the agent's `-config` file holding `agent_config`.
+    pub fn start_with_agent_config(opts: &ServerOpts, agent_config: Option<&str>) -> Deployment {
         let tmp = tempfile::tempdir().expect("temp dir");
         let server = Server::start(&tmp.path().join("server"), opts);
         let token = server.token();
-        let agent = Agent::start(
+        let agent = Agent::start_configured(
             &tmp.path().join("agent"),
             "127.0.0.1",
             server.port,
             &server.bundle_pem(),
             &token,
+            agent_config,
         );
         Deployment { tmp, server, agent }
     }
@@ -664,4 +696,14 @@ pub mod pg {
             );
         }
     }
+}
+
+/// The resident set size of process `pid`, in KiB (`VmRSS` of `/proc/<pid>/status`).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
 }

@@ -10,6 +10,8 @@ mod flags;
 mod health;
 mod run;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use run::fuzz_config_file;
 pub(crate) use spiffe_cli::{argv, duration, gotime, output, usage};
 
 use std::ffi::OsString;

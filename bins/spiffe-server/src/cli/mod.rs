@@ -13,6 +13,9 @@ mod pbjson;
 mod run;
 mod token;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use run::fuzz_config_file;
+
 pub(crate) use spiffe_cli::{argv, duration, gotime, output, usage};
 
 use std::ffi::OsString;
@@ -40,6 +43,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs the server
+    #[command(after_help = run::RUN_AFTER_HELP)]
     Run(run::RunArgs),
     /// Registration entries: create, update, show, delete, count
     #[command(subcommand)]

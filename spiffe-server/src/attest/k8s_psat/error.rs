@@ -145,10 +145,10 @@ impl PsatError {
             PsatError::NotAuthenticated { .. }
             | PsatError::Audience { .. }
             | PsatError::ServiceAccountNotAllowed { .. }
+            | PsatError::Username { .. }
             | PsatError::PodUidMismatch { .. } => Code::PermissionDenied,
             PsatError::Timeout { .. } => Code::Unavailable,
             PsatError::Api { .. }
-            | PsatError::Username { .. }
             | PsatError::BoundPod { .. }
             | PsatError::NotScheduled { .. }
             | PsatError::EmptyNodeUid { .. }

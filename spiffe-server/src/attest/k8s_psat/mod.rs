@@ -340,14 +340,16 @@ impl Cluster {
     }
 }
 
-/// `(namespace, name)` of `system:serviceaccount:<namespace>:<name>` (SPIRE's
-/// `GetNamesFromTokenStatus`: four `:`-separated fields, the last two not empty).
+/// The prefix of a service account's username in a token review.
+const SERVICE_ACCOUNT_USER_PREFIX: &str = "system:serviceaccount:";
+
+/// `(namespace, name)` of exactly `system:serviceaccount:<namespace>:<name>`, both non-empty.
+/// Any other user (a node, a human user, `a:b:<ns>:<sa>` that SPIRE's four-field split would
+/// accept) is refused.
 fn service_account(username: &str) -> Option<(&str, &str)> {
-    let fields: Vec<&str> = username.split(':').collect();
-    match fields.as_slice() {
-        [_, _, ns, sa] if !ns.is_empty() && !sa.is_empty() => Some((ns, sa)),
-        _ => None,
-    }
+    let rest = username.strip_prefix(SERVICE_ACCOUNT_USER_PREFIX)?;
+    let (ns, sa) = rest.split_once(':')?;
+    (!ns.is_empty() && !sa.is_empty() && !sa.contains(':')).then_some((ns, sa))
 }
 
 /// The one value of `key` in the review's `extra`.
@@ -399,7 +401,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn usernames_like_spire() {
+    fn usernames_must_be_service_accounts() {
         assert_eq!(
             service_account("system:serviceaccount:spire:spire-agent"),
             Some(("spire", "spire-agent"))
@@ -408,6 +410,19 @@ mod tests {
         assert_eq!(service_account("system:serviceaccount::a"), None);
         assert_eq!(service_account("admin"), None);
         assert_eq!(service_account("system:serviceaccount:a:b:c"), None);
+        // Only the service account form: not any four fields, not other user kinds.
+        for other in [
+            "system:node:spire:spire-agent",
+            "a:b:spire:spire-agent",
+            "system:serviceaccounts:spire:spire-agent",
+            "System:serviceaccount:spire:spire-agent",
+            ":serviceaccount:spire:spire-agent",
+            "system:serviceaccount:spire",
+            "system:serviceaccount:",
+            "xsystem:serviceaccount:spire:spire-agent",
+        ] {
+            assert_eq!(service_account(other), None, "{other}");
+        }
     }
 
     #[test]

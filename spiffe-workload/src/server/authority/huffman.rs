@@ -1,4 +1,5 @@
-//! HPACK's Huffman code (RFC 7541 Appendix B), decoding only.
+//! HPACK's Huffman code (RFC 7541 Appendix B), decoding only: the `:authority` rewriter decodes
+//! a string up to a length limit, or only measures its decoded length without keeping it.
 //!
 //! The code is canonical: codes are assigned in order of (length, symbol), so the lengths alone
 //! define it. Decoding walks the code one bit at a time with the canonical first-code method.
@@ -50,18 +51,49 @@ fn table() -> &'static Table {
 }
 
 /// Why a Huffman-coded string was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum HuffmanError {
     /// The EOS symbol appeared in the string.
+    #[error("EOS symbol in a Huffman string")]
     Eos,
     /// The padding is longer than 7 bits or not all ones, or a code is invalid.
+    #[error("invalid Huffman padding or code")]
     Padding,
+    /// The decoded string would be longer than the caller allows.
+    #[error("Huffman string decodes to more than {0} bytes")]
+    TooLong(usize),
 }
 
-/// Decodes a Huffman-coded string.
-pub(crate) fn decode(input: &[u8]) -> Result<Vec<u8>, HuffmanError> {
+/// Decodes a Huffman-coded string of at most `limit` decoded bytes.
+pub(crate) fn decode(input: &[u8], limit: usize) -> Result<Vec<u8>, HuffmanError> {
+    // Every symbol takes at least 5 bits.
+    let mut out = Vec::with_capacity((input.len() * 8 / 5).min(limit));
+    walk(input, |symbol| {
+        if out.len() == limit {
+            return Err(HuffmanError::TooLong(limit));
+        }
+        out.push(symbol);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The length of a Huffman-coded string once decoded, which is validated but not kept.
+pub(crate) fn decoded_len(input: &[u8]) -> Result<usize, HuffmanError> {
+    let mut len = 0usize;
+    walk(input, |_| {
+        len += 1;
+        Ok(())
+    })?;
+    Ok(len)
+}
+
+/// Walks a Huffman-coded string, handing each decoded byte to `sink`.
+fn walk(
+    input: &[u8],
+    mut sink: impl FnMut(u8) -> Result<(), HuffmanError>,
+) -> Result<(), HuffmanError> {
     let table = table();
-    let mut out = Vec::with_capacity(input.len() * 8 / 5);
     // The code read so far for the current symbol, its length, and where its length starts in
     // the canonical order.
     let (mut code, mut first, mut index, mut len) = (0u32, 0u32, 0usize, 0usize);
@@ -80,7 +112,7 @@ pub(crate) fn decode(input: &[u8]) -> Result<Vec<u8>, HuffmanError> {
                     return Err(HuffmanError::Eos);
                 }
                 // Symbols below 256 are bytes.
-                out.push(u8::try_from(symbol).map_err(|_| HuffmanError::Eos)?);
+                sink(u8::try_from(symbol).map_err(|_| HuffmanError::Eos)?)?;
                 (code, first, index, len) = (0, 0, 0, 0);
                 all_ones = true;
                 continue;
@@ -97,15 +129,37 @@ pub(crate) fn decode(input: &[u8]) -> Result<Vec<u8>, HuffmanError> {
     if len > 7 || !all_ones {
         return Err(HuffmanError::Padding);
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Encodes with the canonical codes rebuilt from the lengths (tests only: the rewriter never
+/// Huffman-codes what it writes).
+#[cfg(test)]
+pub(crate) fn encode(input: &[u8]) -> Vec<u8> {
+    let codes = tests::codes();
+    let (mut acc, mut bits, mut out) = (0u64, 0u32, Vec::new());
+    for &b in input {
+        let (code, len) = codes[usize::from(b)];
+        acc = (acc << len) | u64::from(code);
+        bits += u32::from(len);
+        while bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    if bits > 0 {
+        let pad = 8 - bits;
+        out.push(((acc << pad) | ((1 << pad) - 1)) as u8);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Encodes with the canonical codes rebuilt from the lengths (for tests only).
-    fn codes() -> Vec<(u32, u8)> {
+    /// The canonical codes rebuilt from the lengths: (code, length) per symbol.
+    pub(super) fn codes() -> Vec<(u32, u8)> {
         let mut order: Vec<usize> = (0..257).collect();
         order.sort_by_key(|&s| (LENGTHS[s], s));
         let mut out = vec![(0u32, 0u8); 257];
@@ -117,25 +171,6 @@ mod tests {
             }
             prev = len;
             out[s] = (code, len);
-        }
-        out
-    }
-
-    fn encode(input: &[u8]) -> Vec<u8> {
-        let codes = codes();
-        let (mut acc, mut bits, mut out) = (0u64, 0u32, Vec::new());
-        for &b in input {
-            let (code, len) = codes[usize::from(b)];
-            acc = (acc << len) | u64::from(code);
-            bits += u32::from(len);
-            while bits >= 8 {
-                bits -= 8;
-                out.push((acc >> bits) as u8);
-            }
-        }
-        if bits > 0 {
-            let pad = 8 - bits;
-            out.push(((acc << pad) | ((1 << pad) - 1)) as u8);
         }
         out
     }
@@ -157,25 +192,39 @@ mod tests {
         let coded = [
             0xf1, 0xe3, 0xc2, 0xe5, 0xf2, 0x3a, 0x6b, 0xa0, 0xab, 0x90, 0xf4, 0xff,
         ];
-        assert_eq!(decode(&coded).unwrap(), b"www.example.com");
+        assert_eq!(decode(&coded, 64).unwrap(), b"www.example.com");
+        assert_eq!(decoded_len(&coded), Ok(15));
         let all: Vec<u8> = (0..=255).collect();
-        assert_eq!(decode(&encode(&all)).unwrap(), all);
-        assert_eq!(decode(&encode(b"")).unwrap(), b"");
+        assert_eq!(decode(&encode(&all), 256).unwrap(), all);
+        assert_eq!(decoded_len(&encode(&all)), Ok(256));
+        assert_eq!(decode(&encode(b""), 0).unwrap(), b"");
         assert_eq!(
-            decode(&encode(b"/tmp/agent.sock")).unwrap(),
+            decode(&encode(b"/tmp/agent.sock"), 15).unwrap(),
             b"/tmp/agent.sock"
         );
     }
 
     #[test]
+    fn the_limit_is_enforced() {
+        let coded = encode(b"/tmp/agent.sock");
+        assert_eq!(decode(&coded, 14), Err(HuffmanError::TooLong(14)));
+        assert_eq!(decode(&coded, 0), Err(HuffmanError::TooLong(0)));
+    }
+
+    #[test]
     fn bad_padding_and_eos_are_refused() {
         // 'a' (00011) padded with zeros instead of ones.
-        assert_eq!(decode(&[0b0001_1000]), Err(HuffmanError::Padding));
+        assert_eq!(decode(&[0b0001_1000], 8), Err(HuffmanError::Padding));
+        assert_eq!(decoded_len(&[0b0001_1000]), Err(HuffmanError::Padding));
         // A whole byte of padding.
         let mut padded = encode(b"a");
         padded.push(0xff);
-        assert_eq!(decode(&padded), Err(HuffmanError::Padding));
+        assert_eq!(decode(&padded, 8), Err(HuffmanError::Padding));
         // EOS itself (30 ones) followed by padding.
-        assert_eq!(decode(&[0xff, 0xff, 0xff, 0xff]), Err(HuffmanError::Eos));
+        assert_eq!(decode(&[0xff, 0xff, 0xff, 0xff], 8), Err(HuffmanError::Eos));
+        assert_eq!(
+            decoded_len(&[0xff, 0xff, 0xff, 0xff]),
+            Err(HuffmanError::Eos)
+        );
     }
 }

@@ -3,12 +3,14 @@
 //! gRPC C-core (Python, C++, Ruby, PHP) since 1.57 and grpc-java send the socket path, percent-
 //! encoded or not, as the `:authority` of requests on a UNIX socket. h2, under tonic, refuses
 //! such a request as malformed (RST_STREAM PROTOCOL_ERROR; hyperium/h2#487, grpc/grpc#38142),
-//! so those clients could not use the Workload API at all. [`AuthorityFix`] sits between the
+//! so those clients could not use the Workload API at all. `AuthorityFix` sits between the
 //! socket and tonic and rewrites an invalid `:authority` to `localhost` in the client's header
 //! blocks; everything else passes through unchanged. The authority carries no meaning on a
 //! UNIX socket, so nothing is lost.
 
 mod frames;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod hpack;
 mod huffman;
 
@@ -16,21 +18,18 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use spiffe_attest::ProcessIdentity;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::UnixStream;
-use tonic::transport::server::{Connected, UdsConnectInfo};
+use tonic::transport::server::Connected;
 
 use frames::Rewriter;
 
 /// How much is read from the socket at once.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// A UNIX stream whose incoming HTTP/2 header blocks get a valid `:authority`.
-pub(crate) struct AuthorityFix {
-    inner: UnixStream,
-    /// The peer process, captured at accept.
-    process: Option<ProcessIdentity>,
+/// A stream whose incoming HTTP/2 header blocks get a valid `:authority`; everything else of
+/// the stream (writes, its peer's connection info) is `S`'s.
+pub(crate) struct AuthorityFix<S> {
+    inner: S,
     rewriter: Rewriter,
     /// Rewritten bytes not yet handed to the reader, from `out_pos`.
     out: Vec<u8>,
@@ -39,25 +38,11 @@ pub(crate) struct AuthorityFix {
     eof: bool,
 }
 
-impl AuthorityFix {
-    /// Wraps an accepted stream and captures the identity of the process that connected (its
-    /// start time, uid and gid), so that a later request on the connection can be tied to that
-    /// process rather than to whoever holds its PID by then.
-    pub(crate) fn new(inner: UnixStream) -> Self {
-        let process = inner
-            .peer_cred()
-            .ok()
-            .and_then(|cred| cred.pid())
-            .and_then(|pid| match ProcessIdentity::capture(pid) {
-                Ok(process) => Some(process),
-                Err(err) => {
-                    tracing::debug!(pid, error = %err, "caller's process not captured at accept");
-                    None
-                }
-            });
+impl<S> AuthorityFix<S> {
+    /// Wraps an accepted stream.
+    pub(crate) fn new(inner: S) -> Self {
         AuthorityFix {
             inner,
-            process,
             rewriter: Rewriter::new(),
             out: Vec::new(),
             out_pos: 0,
@@ -67,7 +52,7 @@ impl AuthorityFix {
     }
 }
 
-impl AsyncRead for AuthorityFix {
+impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -107,7 +92,7 @@ impl AsyncRead for AuthorityFix {
     }
 }
 
-impl AsyncWrite for AuthorityFix {
+impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityFix<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -137,24 +122,11 @@ impl AsyncWrite for AuthorityFix {
     }
 }
 
-/// What a connection knows of its peer: the kernel's credentials for the UNIX stream, and the
-/// process captured at accept.
-#[derive(Debug, Clone)]
-pub(crate) struct PeerInfo {
-    /// SO_PEERCRED.
-    pub(crate) uds: UdsConnectInfo,
-    /// The process that connected, as captured at accept.
-    pub(crate) process: Option<ProcessIdentity>,
-}
-
-/// The caller's credentials are those of the UNIX stream underneath.
-impl Connected for AuthorityFix {
-    type ConnectInfo = PeerInfo;
+/// The caller's credentials are those of the stream underneath.
+impl<S: Connected> Connected for AuthorityFix<S> {
+    type ConnectInfo = S::ConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        PeerInfo {
-            uds: self.inner.connect_info(),
-            process: self.process,
-        }
+        self.inner.connect_info()
     }
 }

@@ -2,9 +2,8 @@
 //! `bundle.<i>.pem` and `federated_bundle.<i>.<j>.pem`, each replaced atomically, with a
 //! `Writing ... to file ...` line before each.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -63,29 +62,11 @@ pub(crate) fn write_all(dir: &Path, views: &[SvidView<'_>]) -> Result<()> {
     Ok(())
 }
 
-/// Writes `contents` to a temporary file created with `mode` next to `path`, then renames it
-/// over `path`: a reader sees the old file or the new one, never a partial one.
+/// Replaces `path` with `contents` and `mode` atomically ([`spiffe_fs::write_atomic`]: a reader
+/// sees the old file or the new one, never a partial one, and no link is followed).
 fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let _ = fs::remove_file(&tmp);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        anyhow::Error::new(e).context(format!("cannot write {}", path.display()))
-    })
+    spiffe_fs::write_atomic(path, contents, mode)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ use super::plugins::PluginsFile;
 pub(crate) struct SinkFile {
     /// The SPIFFE ID whose SVID is written.
     pub(crate) spiffe_id: Option<String>,
-    /// Or: the SVID of the first entry holding all these selectors (`type:value`).
+    /// Or: the SVID of the entry whose selectors are exactly these (`type:value`, in any
+    /// order); with several such entries, the first by SPIFFE ID, then entry ID.
     pub(crate) selectors: Option<Vec<String>>,
     /// The directory (`svid.pem`, `key.pem`, `bundle.pem`).
     pub(crate) dir: Option<PathBuf>,
@@ -52,6 +53,8 @@ pub(crate) struct FileConfig {
     pub(crate) log_file: Option<PathBuf>,
     /// Most X509-SVIDs kept for entries no workload watches (0: SPIRE's default, 1000).
     pub(crate) x509_svid_cache_max_size: Option<usize>,
+    /// Most JWT-SVIDs kept, least recently used dropped first (0: SPIRE's default, 1000).
+    pub(crate) jwt_svid_cache_max_size: Option<usize>,
     /// Produce `unix:path` and `unix:sha256` selectors.
     pub(crate) discover_workload_path: Option<bool>,
     /// File sinks.
@@ -68,7 +71,8 @@ impl FileConfig {
     pub(crate) fn overlay(mut self, top: FileConfig) -> FileConfig {
         spiffe_cli::overlay!(self, top; trust_domain, data_dir, server_address, server_port, socket_path,
             join_token, join_token_file, trust_bundle_path, insecure_bootstrap, log_level,
-            log_format, log_file, x509_svid_cache_max_size, discover_workload_path, sink, plugins);
+            log_format, log_file, x509_svid_cache_max_size, jwt_svid_cache_max_size,
+            discover_workload_path, sink, plugins);
         self
     }
 

@@ -12,7 +12,9 @@ use super::file::{FileConfig, SinkFile};
 use super::logging::LogSettings;
 
 /// SPIRE's default data directory (the working directory).
-const DEFAULT_DATA_DIR: &str = ".";
+/// Not SPIRE's `.`: a root agent started from `/` by a unit file must not make `/` its data
+/// directory.
+const DEFAULT_DATA_DIR: &str = spiffe_agent::config::DEFAULT_DATA_DIR;
 /// SPIRE's default SVID cache size, used when the setting is 0.
 const DEFAULT_SVID_CACHE_MAX_SIZE: usize = 1000;
 
@@ -50,7 +52,7 @@ fn join_token(c: &FileConfig) -> Result<Option<String>> {
         }
         (Some(token), None) => Ok(Some(token.to_owned())),
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            let text = spiffe_fs::read_to_string_bounded(path, 64 * 1024).map_err(|e| {
                 anyhow!(
                     "unable to read join token file {:?}: {e}",
                     path.display().to_string()
@@ -164,6 +166,10 @@ pub(crate) fn resolve(c: FileConfig) -> Result<Resolved> {
         None | Some(0) => DEFAULT_SVID_CACHE_MAX_SIZE,
         Some(n) => n,
     };
+    config.jwt_svid_cache_max_size = match c.jwt_svid_cache_max_size {
+        None | Some(0) => DEFAULT_SVID_CACHE_MAX_SIZE,
+        Some(n) => n,
+    };
     config.sinks = c
         .sink
         .as_deref()
@@ -199,7 +205,10 @@ mod tests {
         let c = r.as_ref().map(|r| &r.config);
         assert_eq!(c.map(|c| c.trust_domain.name()), Ok("example.org"));
         assert_eq!(c.map(|c| c.server_address.as_str()), Ok("127.0.0.1:8081"));
-        assert_eq!(c.map(|c| c.data_dir.clone()), Ok(PathBuf::from(".")));
+        assert_eq!(
+            c.map(|c| c.data_dir.clone()),
+            Ok(PathBuf::from("/var/lib/spiffe-agent"))
+        );
         assert_eq!(
             c.map(|c| c.socket_path.clone()),
             Ok(PathBuf::from(DEFAULT_SOCKET_PATH))

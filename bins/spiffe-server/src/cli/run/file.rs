@@ -76,6 +76,43 @@ pub(crate) struct HealthFile {
     pub(crate) ready_path: Option<String>,
 }
 
+/// `limits`: what one peer of the agent API may hold (see
+/// `spiffe_server::config::ConnectionLimits` for each key's meaning and default).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitsFile {
+    /// Streams per authenticated connection.
+    pub(crate) max_concurrent_streams: Option<u32>,
+    /// Streams per anonymous connection.
+    pub(crate) anonymous_max_concurrent_streams: Option<u32>,
+    /// Largest request message of an anonymous connection, in bytes.
+    pub(crate) anonymous_max_message_size: Option<usize>,
+    /// TLS handshakes at once.
+    pub(crate) max_concurrent_handshakes: Option<usize>,
+    /// TLS handshake timeout.
+    pub(crate) handshake_timeout: Option<DurationValue>,
+    /// Anonymous connections at once.
+    pub(crate) max_anonymous_connections: Option<usize>,
+    /// Life of an anonymous connection.
+    pub(crate) anonymous_connection_lifetime: Option<DurationValue>,
+    /// Idle time before an authenticated connection is closed.
+    pub(crate) idle_timeout: Option<DurationValue>,
+    /// HTTP/2 PING interval (0: off).
+    pub(crate) keepalive_interval: Option<DurationValue>,
+    /// HTTP/2 PING timeout.
+    pub(crate) keepalive_timeout: Option<DurationValue>,
+    /// TCP keepalive idle time (0: off).
+    pub(crate) tcp_keepalive: Option<DurationValue>,
+    /// Time to a call's response headers.
+    pub(crate) request_timeout: Option<DurationValue>,
+    /// Wait for each attestation message.
+    pub(crate) attestation_message_timeout: Option<DurationValue>,
+    /// Attestation attempts per second per source address (0: no limit).
+    pub(crate) attestation_rate_limit: Option<u32>,
+    /// Attestation attempts at once per source address.
+    pub(crate) attestation_burst: Option<u32>,
+}
+
 /// Every setting; unset ones are `None`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,6 +155,10 @@ pub(crate) struct FileConfig {
     pub(crate) health_checks: Option<HealthFile>,
     /// SPIRE's `plugins { ... }` block (node attestors).
     pub(crate) plugins: Option<PluginsFile>,
+    /// Accept operator-supplied join tokens below 128 bits of estimated entropy.
+    pub(crate) allow_weak_join_tokens: Option<bool>,
+    /// Agent API connection limits.
+    pub(crate) limits: Option<LimitsFile>,
     /// SPIRE's `server { ... }` block.
     pub(crate) server: Option<Box<FileConfig>>,
 }
@@ -128,7 +169,7 @@ impl FileConfig {
         spiffe_cli::overlay!(self, top; trust_domain, data_dir, datastore, bind_address, bind_port,
             socket_path, log_level, log_format, ca_ttl, default_x509_svid_ttl,
             default_jwt_svid_ttl, agent_ttl, ca_key_type, jwt_key_type, jwt_issuer, ca_subject,
-            upstream_authority, health_checks, plugins);
+            upstream_authority, health_checks, plugins, allow_weak_join_tokens, limits);
         self
     }
 

@@ -46,6 +46,12 @@ pub(crate) struct RunArgs {
     /// text or json [default: text]
     #[arg(long = "logFormat", alias = "log-format", value_name = "FORMAT")]
     log_format: Option<String>,
+    /// Accept operator-supplied join tokens (CreateJoinToken with a token) estimated below 128
+    /// bits of entropy [default: false]
+    #[arg(long = "allowWeakJoinTokens", alias = "allow-weak-join-tokens", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = go_bool,
+          action = ArgAction::Set, value_name = "BOOL")]
+    allow_weak_join_tokens: Option<bool>,
     /// Expand $VAR and ${VAR} in the configuration file
     #[arg(long = "expandEnv", alias = "expand-env", num_args = 0..=1, require_equals = true,
           default_missing_value = "true", default_value = "false", value_parser = go_bool,
@@ -65,10 +71,37 @@ impl RunArgs {
             socket_path: self.socket_path.clone(),
             log_level: self.log_level.clone(),
             log_format: self.log_format.clone(),
+            allow_weak_join_tokens: self.allow_weak_join_tokens,
             ..FileConfig::default()
         }
     }
 }
+
+/// What `run --help` adds after the flags: the agent API's limits and the join token rules,
+/// with their defaults.
+pub(crate) const RUN_AFTER_HELP: &str = "\
+Agent API limits ([limits] table of the config file; defaults shown). A connection is
+authenticated when its client certificate is an attested agent's current SVID or an unexpired
+admin entry's SVID; any other connection is anonymous (it can only attest).
+  max_concurrent_streams = 100            streams per authenticated connection
+  anonymous_max_concurrent_streams = 4    streams per anonymous connection
+  anonymous_max_message_size = 65536      largest request message (bytes) of an anonymous connection
+  max_anonymous_connections = 256         anonymous connections at once; more are closed
+  anonymous_connection_lifetime = \"30s\"   life of an anonymous connection
+  max_concurrent_handshakes = 128         TLS handshakes at once; more wait
+  handshake_timeout = \"10s\"               time for a TLS handshake
+  idle_timeout = \"5m\"                     an authenticated connection with no open stream is closed
+  keepalive_interval = \"1m\"               HTTP/2 PING interval (0: off)
+  keepalive_timeout = \"20s\"               unanswered PING closes the connection
+  tcp_keepalive = \"1m\"                    TCP keepalive idle time (0: off)
+  request_timeout = \"30s\"                 time to a call's response headers (answered streams run on)
+  attestation_message_timeout = \"10s\"     wait for each AttestAgent message
+  attestation_rate_limit = 1              attestation attempts per second per source address (0: off);
+  attestation_burst = 20                  more get RESOURCE_EXHAUSTED and grpc-retry-pushback-ms
+Join tokens: generated ones carry 128 random bits; an operator-supplied token (CreateJoinToken
+with `token`) estimated below 128 bits of entropy is refused unless -allowWeakJoinTokens
+(allow_weak_join_tokens = true). Tokens are stored as their SHA-256 and logged only as
+sha256:<first 8 hex digits> (printf %s TOKEN | sha256sum | cut -c1-8).";
 
 /// Completes on SIGTERM or SIGINT.
 async fn shutdown_signal(
@@ -82,6 +115,14 @@ async fn shutdown_signal(
 }
 
 /// Runs the server until a signal stops it.
+/// Parses and resolves a configuration file's text (the fuzz target's entry).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_config_file(text: &str) {
+    if let Ok(config) = file::parse(text) {
+        let _ = resolve::resolve(config);
+    }
+}
+
 pub(crate) async fn run(a: RunArgs) -> Result<()> {
     let from_file = match &a.config {
         Some(path) => file::load(path, a.expand_env)?,

@@ -11,7 +11,7 @@ use spiffe_server::config::{DEFAULT_SOCKET_PATH, UpstreamConfig};
 
 use spiffe_cli::config::DurationValue;
 
-use super::file::FileConfig;
+use super::file::{FileConfig, LimitsFile};
 use super::logging::LogSettings;
 
 /// SPIRE's default agent API address and port.
@@ -160,7 +160,49 @@ pub(crate) fn resolve(c: FileConfig) -> Result<(ServerConfig, LogSettings)> {
     if let Some(plugins) = &c.plugins {
         config.k8s_psat = plugins.k8s_psat()?;
     }
+    config.allow_weak_join_tokens = c.allow_weak_join_tokens.unwrap_or(false);
+    if let Some(l) = &c.limits {
+        limits(&mut config.limits, l)?;
+    }
+    config
+        .limits
+        .validate()
+        .map_err(|e| anyhow!("limits.{e}"))?;
     Ok((config, log))
+}
+
+/// The `[limits]` table over the defaults.
+fn limits(out: &mut spiffe_server::config::ConnectionLimits, l: &LimitsFile) -> Result<()> {
+    macro_rules! set {
+        ($($field:ident),*) => { $( if let Some(v) = l.$field { out.$field = v; } )* };
+    }
+    macro_rules! set_duration {
+        ($($field:ident),*) => {
+            $( if let Some(d) = duration(concat!("limits.", stringify!($field)), l.$field.as_ref())? {
+                out.$field = d;
+            } )*
+        };
+    }
+    set!(
+        max_concurrent_streams,
+        anonymous_max_concurrent_streams,
+        anonymous_max_message_size,
+        max_concurrent_handshakes,
+        max_anonymous_connections,
+        attestation_rate_limit,
+        attestation_burst
+    );
+    set_duration!(
+        handshake_timeout,
+        anonymous_connection_lifetime,
+        idle_timeout,
+        keepalive_interval,
+        keepalive_timeout,
+        tcp_keepalive,
+        request_timeout,
+        attestation_message_timeout
+    );
+    Ok(())
 }
 
 /// SPIRE's warning: an SVID TTL above a sixth of the CA TTL (at most 7 days) means SVIDs get
@@ -239,6 +281,63 @@ mod tests {
         });
         assert_eq!(clusters, Ok(vec!["demo".to_owned()]));
         assert_eq!(resolve(base()).map(|(c, _)| c.k8s_psat).ok(), Some(None));
+    }
+
+    #[test]
+    fn limits_from_the_file() {
+        let file = super::super::file::parse(
+            r#"
+            trust_domain = "example.org"
+            data_dir = "/tmp/x"
+            allow_weak_join_tokens = true
+            [limits]
+            anonymous_max_concurrent_streams = 2
+            attestation_rate_limit = 0
+            idle_timeout = "2m"
+            "#,
+        );
+        let config = file
+            .and_then(resolve)
+            .map(|(c, _)| c)
+            .map_err(|e| e.to_string());
+        let config = config.as_ref();
+        assert_eq!(config.map(|c| c.allow_weak_join_tokens), Ok(true));
+        assert_eq!(
+            config.map(|c| c.limits.anonymous_max_concurrent_streams),
+            Ok(2)
+        );
+        assert_eq!(config.map(|c| c.limits.attestation_rate_limit), Ok(0));
+        assert_eq!(
+            config.map(|c| c.limits.idle_timeout),
+            Ok(Duration::from_secs(120))
+        );
+        assert_eq!(config.map(|c| c.limits.max_concurrent_streams), Ok(100));
+        let defaults = resolve(base()).map(|(c, _)| c).map_err(|e| e.to_string());
+        assert_eq!(
+            defaults.as_ref().map(|c| c.allow_weak_join_tokens),
+            Ok(false)
+        );
+        let zero = super::super::file::parse(
+            "trust_domain = \"example.org\"\ndata_dir = \"/tmp/x\"\n[limits]\nrequest_timeout = 0\n",
+        )
+        .and_then(resolve)
+        .err()
+        .map(|e| e.to_string());
+        assert_eq!(
+            zero.as_deref(),
+            Some("limits.request_timeout must be greater than zero")
+        );
+        let unknown = super::super::file::parse(
+            "trust_domain = \"example.org\"\n[limits]\nmax_streams = 1\n",
+        )
+        .err()
+        .map(|e| format!("{e:#}"));
+        assert!(
+            unknown
+                .as_deref()
+                .is_some_and(|e| e.contains("unknown field `max_streams`")),
+            "{unknown:?}"
+        );
     }
 
     #[test]
