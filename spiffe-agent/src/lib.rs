@@ -10,6 +10,7 @@ pub mod cache;
 pub mod config;
 mod manager;
 pub mod node;
+mod poll;
 mod provider;
 mod sinks;
 pub mod storage;

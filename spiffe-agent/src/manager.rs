@@ -19,6 +19,7 @@ use crate::backoff::{Backoff, jitter};
 use crate::cache::{AgentEntry, Cache, CachedSvid, renew_at};
 use crate::config::AgentConfig;
 use crate::node::Node;
+use crate::poll::{Known, POLL_INTERVAL, poll_once};
 use crate::storage::{new_key_and_csr, svid_from_chain};
 
 /// The minting and sync machinery.
@@ -58,6 +59,17 @@ impl Manager {
                 .await
             {
                 Ok(s) => s.into_inner(),
+                Err(status) if status.code() == Code::Unimplemented => {
+                    info!(
+                        "the server does not push entries (a SPIRE server): polling every 5 s, \
+                         as SPIRE agents do"
+                    );
+                    let status = self.poll_loop(&mut backoff).await;
+                    let _ = self.connected.send(false);
+                    self.on_stream_error(&status).await;
+                    backoff.wait().await;
+                    continue;
+                }
                 Err(status) => {
                     self.on_stream_error(&status).await;
                     backoff.wait().await;
@@ -89,6 +101,41 @@ impl Manager {
             }
             let _ = self.connected.send(false);
             backoff.wait().await;
+        }
+    }
+
+    /// Polls a server that does not push (see [`crate::poll`]) until a round fails; returns
+    /// the failure.
+    async fn poll_loop(&self, backoff: &mut Backoff) -> tonic::Status {
+        let mut initial = true;
+        loop {
+            let known = self.cache.read(Known::of);
+            match poll_once(self.node.channel(), &known, initial).await {
+                Ok(msg) => {
+                    if initial {
+                        info!(
+                            entries = msg.upserted.len(),
+                            "synced with the server (polling)"
+                        );
+                        let _ = self.connected.send(true);
+                        backoff.reset();
+                    }
+                    let changed = initial
+                        || !msg.upserted.is_empty()
+                        || !msg.deleted.is_empty()
+                        || msg.bundle.is_some()
+                        || msg.federated_bundles_changed;
+                    if changed {
+                        if let Err(e) = self.apply(msg) {
+                            warn!(error = %e, "server sent entries that could not be applied");
+                        }
+                        self.mint_now.notify_one();
+                    }
+                    initial = false;
+                }
+                Err(status) => return status,
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
 

@@ -44,6 +44,8 @@ fn build_daemons() -> PathBuf {
         "spiffe-server-bin",
         "-p",
         "spiffe-agent-bin",
+        "-p",
+        "spiffe-examples",
     ])
     .env("CARGO_TARGET_DIR", target)
     .current_dir(env!("CARGO_MANIFEST_DIR"));
@@ -51,7 +53,14 @@ fn build_daemons() -> PathBuf {
         cmd.arg("--release");
     }
     let built = cmd.status().is_ok_and(|s| s.success());
-    let present = dir.join("spiffe-server").exists() && dir.join("spiffe-agent").exists();
+    let present = [
+        "spiffe-server",
+        "spiffe-agent",
+        "user-service",
+        "payment-service",
+    ]
+    .iter()
+    .all(|b| dir.join(b).exists());
     match (built, present) {
         (true, true) => {}
         (false, true) => eprintln!(
@@ -63,17 +72,28 @@ fn build_daemons() -> PathBuf {
     dir.to_path_buf()
 }
 
-fn daemon_bin(var: &str, name: &str) -> PathBuf {
+/// The directory of the daemons and examples built for this run.
+fn built_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    if let Some(bin) = std::env::var_os(var) {
-        return PathBuf::from(bin);
+    DIR.get_or_init(build_daemons)
+}
+
+fn daemon_bin(var: &str, name: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(bin) => PathBuf::from(bin),
+        None => built_dir().join(name),
     }
-    DIR.get_or_init(build_daemons).join(name)
 }
 
 /// `spiffe-server`.
 pub fn server_bin() -> PathBuf {
     daemon_bin("SPIFFE_SERVER_BIN", "spiffe-server")
+}
+
+/// An example program of `examples/` (`user-service`, `payment-service`, ...), built with the
+/// daemons.
+pub fn example_bin(name: &str) -> PathBuf {
+    built_dir().join(name)
 }
 
 /// `spiffe-agent`.
@@ -157,15 +177,17 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `bin` with `args`, appending its stderr to `log`.
+    /// Starts `bin` with `args`, appending its output to `log`.
     pub fn spawn(bin: &Path, args: &[&str], log: &Path) -> Daemon {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .expect("log file");
+        // Both streams: our daemons log to stderr, SPIRE's to stdout.
+        let out = file.try_clone().expect("log file");
         let child = command(bin, args)
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(file)
             .spawn()
             .expect("spawn the daemon");
@@ -231,6 +253,10 @@ pub struct ServerOpts {
     pub x509_ttl: Option<&'static str>,
     /// The agent API port; a free one when `None`.
     pub port: Option<u16>,
+    /// `ca_ttl` (a short one makes the CA rotate within a test).
+    pub ca_ttl: Option<&'static str>,
+    /// The trust domain; [`TD`] when `None`.
+    pub trust_domain: Option<&'static str>,
 }
 
 /// A `spiffe-server run` on a directory that outlives restarts.
@@ -249,9 +275,10 @@ impl Server {
         std::fs::create_dir_all(dir).expect("server dir");
         let port = opts.port.unwrap_or_else(free_port);
         let socket = dir.join("admin").join("api.sock");
+        let td = opts.trust_domain.unwrap_or(TD);
         let mut text = format!(
             "[server]\n\
-             trust_domain = \"{TD}\"\n\
+             trust_domain = \"{td}\"\n\
              data_dir = \"{data}\"\n\
              bind_address = \"127.0.0.1\"\n\
              bind_port = {port}\n\
@@ -265,6 +292,9 @@ impl Server {
         }
         if let Some(ttl) = opts.x509_ttl {
             text.push_str(&format!("default_x509_svid_ttl = \"{ttl}\"\n"));
+        }
+        if let Some(ttl) = opts.ca_ttl {
+            text.push_str(&format!("ca_ttl = \"{ttl}\"\n"));
         }
         let config = dir.join("server.toml");
         std::fs::write(&config, text).expect("write the server config");
