@@ -69,6 +69,7 @@ pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
         tokio::spawn(crate::sinks::sink_loop(
             Arc::clone(&cache),
             config.sinks.clone(),
+            Arc::clone(&manager.mint_now),
         )),
     ];
 

@@ -92,23 +92,26 @@ pub struct CacheState {
     pub federated: BTreeMap<TrustDomain, Arc<Bundle>>,
     /// Entry IDs some workload is subscribed to.
     pub watched: HashSet<String>,
+    /// Entry IDs a file sink writes: kept minted like watched ones, whatever the cache bound.
+    pub pinned: HashSet<String>,
     use_clock: u64,
 }
 
 impl CacheState {
+    /// Whether a workload watches the entry or a file sink writes it.
+    fn wanted(&self, id: &str) -> bool {
+        self.watched.contains(id) || self.pinned.contains(id)
+    }
+
     /// Entries that need an SVID minted now: no SVID, an SVID of an older revision, or one past
     /// its renewal time. Watched entries first; unwatched ones only while under `max_unwatched`.
     pub fn needing_svids(&self, now: i64, max_unwatched: usize) -> Vec<Arc<AgentEntry>> {
-        let mut unwatched_held = self
-            .svids
-            .keys()
-            .filter(|id| !self.watched.contains(*id))
-            .count();
+        let mut unwatched_held = self.svids.keys().filter(|id| !self.wanted(id)).count();
         let mut out: Vec<Arc<AgentEntry>> = Vec::new();
         let mut entries: Vec<&Arc<AgentEntry>> = self.entries.values().collect();
-        entries.sort_by_key(|e| (!self.watched.contains(&e.id), e.id.clone()));
+        entries.sort_by_key(|e| (!self.wanted(&e.id), e.id.clone()));
         for e in entries {
-            let watched = self.watched.contains(&e.id);
+            let watched = self.wanted(&e.id);
             match self.svids.get(&e.id) {
                 Some(c) if c.revision == e.revision && c.renew_at > now => {}
                 Some(_) => out.push(Arc::clone(e)),
@@ -132,7 +135,7 @@ impl CacheState {
         let mut unwatched: Vec<(u64, String)> = self
             .svids
             .iter()
-            .filter(|(id, _)| !self.watched.contains(*id))
+            .filter(|(id, _)| !self.wanted(id))
             .map(|(id, c)| (c.last_used, id.clone()))
             .collect();
         if unwatched.len() > max_unwatched {
@@ -269,5 +272,10 @@ mod tests {
         let need: Vec<String> = s.needing_svids(0, 2).iter().map(|e| e.id.clone()).collect();
         // The watched entry first, then two unwatched ones.
         assert_eq!(need, ["e4", "e0", "e1"]);
+
+        // An entry a file sink writes counts as watched: minted past the bound, never pruned.
+        s.pinned.insert("e3".into());
+        let need: Vec<String> = s.needing_svids(0, 0).iter().map(|e| e.id.clone()).collect();
+        assert_eq!(need, ["e3", "e4"]);
     }
 }

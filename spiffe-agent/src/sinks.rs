@@ -15,10 +15,12 @@
 //!   entry has no SVID yet, nothing is written: no other entry stands in for it. A sink whose
 //!   set no entry has exactly writes nothing (and says so in the log).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use spiffe_core::{Selector, SpiffeId, X509Svid};
 use spiffe_workload::files::FileSink as Writer;
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::cache::{AgentEntry, Cache, CacheState};
@@ -110,8 +112,28 @@ fn log_choice(sink: &FileSink, choice: Option<&Choice>) {
     }
 }
 
-/// Writes the configured sinks whenever their SVID or the bundle changes.
-pub(crate) async fn sink_loop(cache: Arc<Cache>, sinks: Vec<FileSink>) {
+/// The entries the sinks may write, kept minted whatever the cache bound: the chosen entry of
+/// a selector sink, every entry with the SPIFFE ID of an ID sink.
+fn pins(state: &CacheState, sinks: &[FileSink]) -> HashSet<String> {
+    let mut out = HashSet::new();
+    for sink in sinks {
+        match &sink.spiffe_id {
+            Some(sid) => out.extend(
+                state
+                    .entries
+                    .values()
+                    .filter(|e| &e.spiffe_id == sid)
+                    .map(|e| e.id.clone()),
+            ),
+            None => out.extend(choose(state, sink).map(|c| c.entry_id)),
+        }
+    }
+    out
+}
+
+/// Writes the configured sinks whenever their SVID or the bundle changes, and keeps their
+/// entries pinned in the cache (waking `mint_now` when a newly pinned one needs an SVID).
+pub(crate) async fn sink_loop(cache: Arc<Cache>, sinks: Vec<FileSink>, mint_now: Arc<Notify>) {
     if sinks.is_empty() {
         return;
     }
@@ -119,6 +141,18 @@ pub(crate) async fn sink_loop(cache: Arc<Cache>, sinks: Vec<FileSink>) {
     let mut written: Vec<Option<(Vec<u8>, Option<u64>)>> = vec![None; sinks.len()];
     let mut chosen: Vec<Option<Option<Choice>>> = vec![None; sinks.len()];
     loop {
+        let newly_pinned = cache.update(|s| {
+            let pins = pins(s, &sinks);
+            if pins == s.pinned {
+                return (false, false);
+            }
+            let new = pins.iter().any(|id| !s.svids.contains_key(id));
+            s.pinned = pins;
+            (new, false)
+        });
+        if newly_pinned {
+            mint_now.notify_one();
+        }
         for (i, sink) in sinks.iter().enumerate() {
             let (choice, found) = cache.read(|s| {
                 let choice = choose(s, sink);
@@ -319,9 +353,11 @@ mod tests {
         let exact = tmp.path().join("exact");
         // The sink that matches nothing comes first: by the time the second is written, the
         // loop has been through it.
+        let mint_now = Arc::new(Notify::new());
         let task = tokio::spawn(sink_loop(
             Arc::clone(&cache),
             vec![sink(&[A, D], &nothing), sink(&[B, A], &exact)],
+            Arc::clone(&mint_now),
         ));
         let deadline = Instant::now() + Duration::from_secs(30);
         while !exact.join("svid.pem").exists() {

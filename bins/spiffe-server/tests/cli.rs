@@ -959,7 +959,7 @@ fn long_flags_and_go_flag_forms() {
     ]);
     assert_eq!(
         r.one_error_line(),
-        "Error: failed to update entry (code: NotFound): entry not found"
+        "Error: failed to update entry (code: NotFound): failed to update entry"
     );
     assert_eq!(server.entry_count(), 3);
 }

@@ -433,7 +433,7 @@ impl api::entry_server::Entry for EntryApi {
         futures::stream::BoxStream<'static, Result<api::SyncAuthorizedEntriesResponse, Status>>;
 
     /// SPIRE 1.13 agents' entry sync: the first request carries the output mask; with at most
-    /// [`ENTRY_PAGE_SIZE`] authorized entries they all come back at once, otherwise their
+    /// 500 (SPIRE's page size) authorized entries they all come back at once, otherwise their
     /// revisions come in pages (`more` set on all but the last) and each later request names
     /// the IDs the agent wants in full, answered in pages the same way, until the agent closes.
     async fn sync_authorized_entries(

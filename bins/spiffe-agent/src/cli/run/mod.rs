@@ -45,7 +45,8 @@ pub(crate) struct RunArgs {
     /// Port number of the server
     #[arg(long = "serverPort", alias = "server-port", value_name = "PORT")]
     server_port: Option<u16>,
-    /// Path of the Workload API socket [default: /tmp/spiffe-agent/public/api.sock]
+    /// Path of the Workload API socket; its directory must belong to root or the agent's user
+    /// and not be writable by others [default: /tmp/spiffe-agent/public/api.sock]
     #[arg(long = "socketPath", alias = "socket-path", value_name = "PATH")]
     socket_path: Option<PathBuf>,
     /// Path to the server CA bundle (PEM)

@@ -37,7 +37,8 @@ pub(crate) struct RunArgs {
     /// Port of the agent API (0: any free port) [default: 8081]
     #[arg(long = "serverPort", alias = "server-port", value_name = "PORT")]
     server_port: Option<u16>,
-    /// Path of the admin API socket [default: /tmp/spiffe-server/private/api.sock]
+    /// Path of the admin API socket; its directory must belong to root or the server's user
+    /// and not be writable by others [default: /tmp/spiffe-server/private/api.sock]
     #[arg(long = "socketPath", alias = "socket-path", value_name = "PATH")]
     socket_path: Option<PathBuf>,
     /// debug, info, warn or error [default: info]
