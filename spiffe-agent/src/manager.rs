@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spiffe_core::Bundle;
+use spiffe_core::backoff::Backoff;
 use spiffe_proto::convert::bundle_from_pb;
 use spiffe_proto::spiffers::sync::v1::WatchAuthorizedRequest;
 use spiffe_proto::spiffers::sync::v1::sync_client::SyncClient;
@@ -15,7 +16,7 @@ use tonic::Code;
 use tracing::{debug, info, warn};
 
 use crate::AgentError;
-use crate::backoff::{Backoff, jitter};
+use crate::backoff::{jitter, retry_backoff};
 use crate::cache::{AgentEntry, Cache, CachedSvid, renew_at};
 use crate::config::AgentConfig;
 use crate::node::Node;
@@ -43,7 +44,7 @@ impl Manager {
     /// reconnects (with backoff) when the stream breaks. An eviction leads to re-attestation
     /// when that is possible; otherwise the agent keeps serving what is still valid.
     pub(crate) async fn sync_loop(self: Arc<Self>) {
-        let mut backoff = Backoff::new(self.config.max_backoff);
+        let mut backoff = retry_backoff(self.config.max_backoff);
         loop {
             let known = self.cache.read(|s| {
                 s.entries
@@ -67,12 +68,12 @@ impl Manager {
                     let status = self.poll_loop(&mut backoff).await;
                     let _ = self.connected.send(false);
                     self.on_stream_error(&status).await;
-                    backoff.wait().await;
+                    tokio::time::sleep(backoff.next_delay()).await;
                     continue;
                 }
                 Err(status) => {
                     self.on_stream_error(&status).await;
-                    backoff.wait().await;
+                    tokio::time::sleep(backoff.next_delay()).await;
                     continue;
                 }
             };
@@ -100,7 +101,7 @@ impl Manager {
                 }
             }
             let _ = self.connected.send(false);
-            backoff.wait().await;
+            tokio::time::sleep(backoff.next_delay()).await;
         }
     }
 
@@ -206,7 +207,7 @@ impl Manager {
     /// Mints SVIDs for entries that need them, whenever woken or when the next SVID reaches
     /// its renewal time, and drops expired ones.
     pub(crate) async fn mint_loop(self: Arc<Self>) {
-        let mut backoff = Backoff::new(self.config.max_backoff);
+        let mut backoff = retry_backoff(self.config.max_backoff);
         loop {
             let now = now_unix();
             let max = self.config.svid_cache_max_size;
@@ -223,7 +224,7 @@ impl Manager {
                             ((), s.svids.len() != before)
                         });
                         tokio::select! {
-                            _ = backoff.wait() => {}
+                            _ = tokio::time::sleep(backoff.next_delay()) => {}
                             _ = self.mint_now.notified() => {}
                         }
                         continue;
@@ -317,7 +318,7 @@ impl Manager {
 
     /// Renews the agent's own SVID at half-life (with jitter), for ever.
     pub(crate) async fn renewal_loop(self: Arc<Self>) {
-        let mut backoff = Backoff::new(self.config.max_backoff);
+        let mut backoff = retry_backoff(self.config.max_backoff);
         loop {
             let svid = self.node.svid.get();
             let at = renew_at(svid.not_before_unix(), svid.expires_at_unix(), jitter());
@@ -327,7 +328,7 @@ impl Manager {
                 Ok(()) => backoff.reset(),
                 Err(e) => {
                     warn!(error = %e, "agent SVID renewal failed; will retry");
-                    backoff.wait().await;
+                    tokio::time::sleep(backoff.next_delay()).await;
                 }
             }
         }

@@ -13,7 +13,7 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use serde::Serialize;
 use spiffe_core::id::LogId;
 
-use crate::backoff::{Backoff, pushback};
+use crate::backoff::{pushback, retry_backoff};
 use spiffe_core::{Bundle, BundleSet, BundleSetCell, SvidCell, X509Bundle, X509Svid};
 use spiffe_proto::client::{agent_tls_config, tls_channel};
 use spiffe_proto::convert::bundle_from_pb;
@@ -276,11 +276,12 @@ async fn attest_retrying(
     config: &AgentConfig,
     purpose: Purpose,
 ) -> Result<(X509Svid, X509Bundle, bool), AgentError> {
-    let mut backoff = Backoff::new(config.max_backoff);
+    let mut backoff = retry_backoff(config.max_backoff);
     loop {
         match attest(config, purpose).await {
             Err(AgentError::Server(status)) if status.code() == tonic::Code::ResourceExhausted => {
-                let wait = backoff.next_wait(pushback(&status, config.max_backoff));
+                let asked = pushback(&status, config.max_backoff).unwrap_or_default();
+                let wait = backoff.next_delay_at_least(asked);
                 warn!(
                     wait_ms = wait.as_millis() as u64,
                     reason = status.message(),

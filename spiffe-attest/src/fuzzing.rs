@@ -14,7 +14,7 @@ pub fn kubelet_pods(data: &[u8]) {
     let Ok(list) = PodList::parse(data, 1, Instant::now()) else {
         return;
     };
-    let container_id: String = data.iter().take(32).map(|b| format!("{b:02x}")).collect();
+    let container_id = hex::encode(data.get(..32).unwrap_or(data));
     let mut wanted = vec![PodContainer {
         pod_uid: None,
         container_id,

@@ -211,7 +211,10 @@ impl X509Authority {
         // A unique serialNumber attribute keeps the subjects of successive CAs apart, so path
         // building never confuses two generations.
         let serial = random_serial()?;
-        dn.push(DnType::CustomDnType(vec![2, 5, 4, 5]), hex(serial.as_ref()));
+        dn.push(
+            DnType::CustomDnType(vec![2, 5, 4, 5]),
+            hex::encode(serial.as_ref()),
+        );
         params.distinguished_name = dn;
         params.serial_number = Some(serial);
         params.use_authority_key_identifier_extension = upstream.is_some();
@@ -276,8 +279,7 @@ impl X509Authority {
         let id = info
             .subject_key_id
             .as_deref()
-            .map(hex)
-            .unwrap_or_else(|| hex(&info.not_after.to_be_bytes()));
+            .map_or_else(|| hex::encode(info.not_after.to_be_bytes()), hex::encode);
         Ok(X509Authority {
             id,
             cert,
@@ -411,11 +413,6 @@ impl X509Authority {
             }),
         }
     }
-}
-
-/// Lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A DNS name as a certificate may carry it: labels of `[A-Za-z0-9-]`, 1 to 63 bytes, not

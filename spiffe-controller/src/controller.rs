@@ -17,6 +17,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
+use spiffe_core::backoff::Backoff;
 use thiserror::Error;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -229,7 +230,10 @@ impl<S: EntryStore> Controller<S> {
         );
         let mut writer = StatusWriter::default();
         let mut generation = 0u64;
-        let mut failures_in_a_row = 0u32;
+        // After a failed reconcile: 200 ms, doubling, at most the resync interval. One
+        // controller talks to the server, so there is no crowd to spread: no jitter.
+        let mut retry =
+            Backoff::new(Duration::from_millis(200), self.config.resync_interval).with_jitter(0.0);
         loop {
             if let Some((kind, _)) = tasks.0.iter().find(|(_, t)| t.is_finished()) {
                 return Err(ControllerError::WatchStopped(kind));
@@ -241,13 +245,9 @@ impl<S: EntryStore> Controller<S> {
                 .instrument(info_span!("reconcile", generation))
                 .await;
             let wait = if report.error.is_some() {
-                failures_in_a_row = failures_in_a_row.saturating_add(1);
-                // 100 ms, doubling, at most the resync interval.
-                Duration::from_millis(100)
-                    .saturating_mul(1 << failures_in_a_row.min(10))
-                    .min(self.config.resync_interval)
+                retry.next_delay().min(self.config.resync_interval)
             } else {
-                failures_in_a_row = 0;
+                retry.reset();
                 self.config.resync_interval
             };
             self.reports.send_replace(report);

@@ -1,8 +1,6 @@
 //! The entries the controller declares, their deterministic IDs, and how they compare with
 //! what the server holds.
 
-use std::fmt::Write;
-
 use aws_lc_rs::digest;
 use serde::Serialize;
 use spiffe_core::{Selector, SpiffeId, TrustDomain};
@@ -54,11 +52,8 @@ pub fn entry_key(spiffe_id: &SpiffeId, parent_id: &SpiffeId, selectors: &[Select
         ctx.update(b":");
         ctx.update(s.value().as_bytes());
     }
-    let mut out = String::with_capacity(32);
-    for b in &ctx.finish().as_ref()[..16] {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    let digest = ctx.finish();
+    hex::encode(digest.as_ref().get(..16).unwrap_or_default())
 }
 
 impl DesiredEntry {

@@ -9,7 +9,7 @@
 //! - [`labels`]: label selectors (`matchLabels`, `matchExpressions`) and `matchNames`.
 //! - [`render`] and [`plan`]: from a snapshot of the cluster to the entries it should have
 //!   (pure functions, also behind the `render` subcommand); [`diff`]: what to change on the
-//!   server; [`entry`]: the desired entry and its deterministic ID.
+//!   server; [`entry`]: the desired entry and its deterministic ID; [`ttl`]: TTL fields.
 //! - [`registry`]: the server's entry API (SPIRE's `spire.api.server.entry.v1`), behind the
 //!   [`registry::EntryStore`] trait.
 //! - [`controller`]: the level-triggered loop: watches, reconcile, status and events.
@@ -23,7 +23,6 @@ pub mod controller;
 pub mod crd;
 pub mod data;
 pub mod diff;
-pub mod duration;
 pub mod entry;
 pub mod labels;
 pub mod offline;
@@ -34,6 +33,7 @@ mod status;
 pub mod template;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod ttl;
 
 pub use config::ControllerConfig;
 pub use controller::{Controller, ControllerError, ReconcileReport};

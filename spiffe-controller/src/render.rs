@@ -10,10 +10,10 @@ use thiserror::Error;
 use crate::config::ControllerConfig;
 use crate::crd::{ClusterSPIFFEIDSpec, ClusterStaticEntrySpec};
 use crate::data::{ClusterInfo, node_data, pod_data};
-use crate::duration::{DurationError, ttl_seconds};
 use crate::entry::DesiredEntry;
 use crate::labels::{NamespaceMatcher, Selector as LabelMatcher, SelectorError};
 use crate::template::{ExecError, ParseError, Template};
+use crate::ttl::{TtlError, ttl_seconds};
 
 /// Why a resource's spec cannot be used at all.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -44,7 +44,7 @@ pub enum SpecError {
         /// `ttl`, `jwtTtl`, ...
         field: &'static str,
         /// Why.
-        source: DurationError,
+        source: TtlError,
     },
     /// A federated trust domain that is not one.
     #[error("invalid federatesWith value {value:?}: {source}")]

@@ -276,41 +276,23 @@ pub(crate) fn time(reader: &mut Reader<'_>) -> Result<i64, DerError> {
     if rest.last() != Some(&b'Z') {
         return Err(err("time must end in Z"));
     }
-    let month = digits(&rest[0..2])?;
-    let day = digits(&rest[2..4])?;
-    let hour = digits(&rest[4..6])?;
-    let minute = digits(&rest[6..8])?;
-    let second = digits(&rest[8..10])?;
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return Err(err("time field out of range"));
-    }
-    Ok(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        _ => 28,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let narrow = |v: i64| u8::try_from(v).map_err(|_| err("time field out of range"));
+    let month = time::Month::try_from(narrow(digits(&rest[0..2])?)?)
+        .map_err(|_| err("time field out of range"))?;
+    let day = narrow(digits(&rest[2..4])?)?;
+    let date = i32::try_from(year)
+        .ok()
+        .and_then(|year| time::Date::from_calendar_date(year, month, day).ok())
+        .ok_or_else(|| err("time field out of range"))?;
+    let clock = time::Time::from_hms(
+        narrow(digits(&rest[4..6])?)?,
+        narrow(digits(&rest[6..8])?)?,
+        narrow(digits(&rest[8..10])?)?,
+    )
+    .map_err(|_| err("time field out of range"))?;
+    Ok(time::PrimitiveDateTime::new(date, clock)
+        .assume_utc()
+        .unix_timestamp())
 }
 
 #[cfg(test)]

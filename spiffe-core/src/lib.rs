@@ -7,13 +7,17 @@
 //! - [`Authorizer`]: which verified peers are admitted, and why not.
 //! - [`SvidSource`] / [`BundleSource`]: where the current SVID and bundles come from.
 //! - [`tls`] (feature `rustls`): verifiers, resolvers and mTLS configs for rustls.
+//! - [`duration`]: Go's duration syntax and text, as SPIRE's configuration writes durations;
+//!   [`backoff`]: retry delays with jitter.
 //!
 //! Every parser refuses bad input with a typed error that names the rule broken; none panics.
 #![forbid(unsafe_code)]
 
 pub mod authorize;
+pub mod backoff;
 pub mod bundle;
 mod der;
+pub mod duration;
 pub mod id;
 pub mod jwt;
 pub mod key;

@@ -231,11 +231,7 @@ impl Entry {
             ctx.update(b":");
             ctx.update(s.value().as_bytes());
         }
-        ctx.finish()
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(ctx.finish())
     }
 }
 

@@ -16,6 +16,7 @@ use spiffe_ca::{
     CaConfig, CaError, CaKeyType, CertificateAuthority, DiskKeyManager, Signer, SoftSigner,
     SystemClock, UpstreamCa, X509SvidParams,
 };
+use spiffe_core::backoff::Backoff;
 use spiffe_core::tls::{SpiffeClientCertVerifier, SvidResolver};
 use spiffe_core::{PrivateKey, SvidCell, X509Svid, authorize};
 use spiffe_fs::socket::SocketFile;
@@ -423,7 +424,8 @@ async fn rotation_loop(
 
 /// Follows the changes other servers commit to a shared PostgreSQL database.
 async fn event_loop(state: Arc<ServerState>, mut shutdown: watch::Receiver<bool>) {
-    let mut backoff = Duration::from_millis(200);
+    // Jittered, so that servers sharing a database that went away do not all come back at once.
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
         let mut events = match state.ds.listen().await {
             Ok(Some(events)) => events,
@@ -431,10 +433,9 @@ async fn event_loop(state: Arc<ServerState>, mut shutdown: watch::Receiver<bool>
             Err(e) => {
                 warn!(error = %e, "datastore event listener failed; retrying");
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
                     _ = shutdown.wait_for(|s| *s) => return,
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
                 continue;
             }
         };
@@ -442,7 +443,7 @@ async fn event_loop(state: Arc<ServerState>, mut shutdown: watch::Receiver<bool>
         if let Err(e) = state.reload().await {
             warn!(error = %e, "reload after (re)connecting to the datastore failed");
         }
-        backoff = Duration::from_millis(200);
+        backoff.reset();
         loop {
             let next = tokio::select! {
                 n = events.next() => n,

@@ -9,7 +9,13 @@ use anyhow::{Context, Result, anyhow};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-/// A duration in a configuration file: a Go string (`"24h"`, `"500ms"`) or whole seconds.
+/// A duration in a configuration file: a Go duration string (`"24h"`, `"500ms"`), or a TOML
+/// integer of whole seconds.
+///
+/// The integer form is ours: SPIRE's HCL hands a number to Go's `time.ParseDuration` as text,
+/// which refuses any but `0` for want of a unit. TOML keeps integers and strings apart, so an
+/// integer here cannot be mistaken for a typo, and `agent_ttl = 3600` reads as it looks. A
+/// string follows Go exactly: `"3600"` is refused, as SPIRE refuses it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
 pub enum DurationValue {
@@ -21,10 +27,16 @@ pub enum DurationValue {
 
 impl DurationValue {
     /// The duration, or an error naming `key`.
+    ///
+    /// # Errors
+    ///
+    /// If the text is not a Go duration of zero or more.
     pub fn get(&self, key: &str) -> Result<Duration> {
         match self {
             DurationValue::Seconds(s) => Ok(Duration::from_secs(*s)),
-            DurationValue::Text(t) => crate::duration::parse(t).map_err(|e| anyhow!("{key}: {e}")),
+            DurationValue::Text(t) => {
+                spiffe_core::duration::parse(t).map_err(|e| anyhow!("{key}: {e}"))
+            }
         }
     }
 }
@@ -123,6 +135,13 @@ mod tests {
             .get("ca_ttl")
             .unwrap_err();
         assert!(e.to_string().starts_with("ca_ttl: "), "{e}");
+        // A bare number as text is refused, as Go and SPIRE refuse it; "0" is Go's exception.
+        let e = DurationValue::Text("90".into()).get("ca_ttl").unwrap_err();
+        assert!(e.to_string().contains("missing unit"), "{e}");
+        assert_eq!(
+            DurationValue::Text("0".into()).get("ttl").unwrap(),
+            Duration::ZERO
+        );
     }
 
     #[test]

@@ -824,7 +824,7 @@ fn run_refuses_bad_configuration() {
     );
     assert!(
         r.one_error_line()
-            .starts_with("Error: ca_ttl: invalid duration \"1 day\""),
+            .starts_with("Error: ca_ttl: unknown unit \" day\" in duration \"1 day\""),
         "{}",
         r.stderr
     );

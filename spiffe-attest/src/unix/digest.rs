@@ -70,18 +70,7 @@ pub(crate) fn sha256_hex(path: &Path, limit: Option<u64>) -> Result<String, Dige
         }
         context.update(buf.get(..n).unwrap_or_default());
     }
-    Ok(hex(context.finish().as_ref()))
-}
-
-/// Lower-case hex.
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
+    Ok(hex::encode(context.finish()))
 }
 
 #[cfg(test)]
@@ -111,10 +100,5 @@ mod tests {
             sha256_hex(&empty, Some(0)).unwrap(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
-    }
-
-    #[test]
-    fn hex_is_lower_case() {
-        assert_eq!(hex(&[0x00, 0xab, 0xff, 0x10]), "00abff10");
     }
 }

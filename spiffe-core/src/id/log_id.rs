@@ -17,16 +17,8 @@ const JOIN_TOKEN_PREFIX: [&str; 3] = ["spire", "agent", "join_token"];
 
 /// The SHA-256 of a join token, in lower-case hex (what a datastore keeps instead of it).
 pub fn join_token_hash(token: &str) -> String {
-    let digest = digest::digest(&digest::SHA256, token.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest.as_ref() {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    out
+    hex::encode(digest::digest(&digest::SHA256, token.as_bytes()))
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// What logs show for a join token: the first 8 hex digits of its SHA-256.
 pub fn join_token_fingerprint(token: &str) -> String {

@@ -13,6 +13,7 @@ use spiffe_proto::spire::api::types as pb;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::info;
 
+use super::expires_before::parse_expires_before;
 use super::filters::selector_filter;
 use super::ratelimit::RateLimiter;
 use super::svid::{ca_status, x509_svid_pb};
@@ -144,11 +145,10 @@ impl Filter {
         let expires_before = if expires_before.is_empty() {
             None
         } else {
-            Some(parse_expires_before(expires_before).ok_or_else(|| {
-                Status::invalid_argument(format!(
-                    "by_expires_before must be \"2006-01-02 15:04:05 -0700 -07\" or seconds since the Unix epoch, got {expires_before:?}"
-                ))
-            })?)
+            Some(
+                parse_expires_before(expires_before)
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
+            )
         };
         Ok(Filter {
             attestation_type,
@@ -471,59 +471,5 @@ impl api::agent_server::Agent for AgentApi {
         let req = request.into_inner();
         tracing::debug!(agent_id = %LogId(&agent), agent_version = %req.agent_version, bundle_serial = req.current_bundle_serial, "agent status");
         Ok(Response::new(api::PostStatusResponse {}))
-    }
-}
-
-/// SPIRE's `by_expires_before`: Go's `"2006-01-02 15:04:05 -0700 -07"` layout (the zone
-/// abbreviation is ignored), or plain seconds since the Unix epoch.
-fn parse_expires_before(s: &str) -> Option<i64> {
-    if let Ok(secs) = s.parse::<i64>() {
-        return Some(secs);
-    }
-    let mut parts = s.split_whitespace();
-    let (date, time, offset) = (parts.next()?, parts.next()?, parts.next()?);
-    let num = |t: &str| t.parse::<i64>().ok();
-    let mut d = date.split('-');
-    let (y, m, day) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
-    let mut t = time.split(':');
-    let (h, mi, sec) = (num(t.next()?)?, num(t.next()?)?, num(t.next()?)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let (sign, digits) = match offset.split_at_checked(1)? {
-        ("+", rest) => (1, rest),
-        ("-", rest) => (-1, rest),
-        _ => return None,
-    };
-    if digits.len() != 4 {
-        return None;
-    }
-    let off = sign * (num(&digits[..2])? * 3600 + num(&digits[2..])? * 60);
-    // Days from the civil date (proleptic Gregorian).
-    let yy = if m <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + sec - off)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn expires_before_forms() {
-        assert_eq!(
-            super::parse_expires_before("1700000000"),
-            Some(1_700_000_000)
-        );
-        assert_eq!(
-            super::parse_expires_before("2023-11-14 22:13:20 +0000 UTC"),
-            Some(1_700_000_000)
-        );
-        assert_eq!(
-            super::parse_expires_before("2023-11-15 00:13:20 +0200 EET"),
-            Some(1_700_000_000)
-        );
-        assert_eq!(super::parse_expires_before("yesterday"), None);
     }
 }

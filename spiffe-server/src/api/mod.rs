@@ -10,6 +10,7 @@
 mod agent;
 mod bundle;
 mod entry;
+pub mod expires_before;
 mod filters;
 mod ratelimit;
 mod svid;

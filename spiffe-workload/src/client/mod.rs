@@ -6,14 +6,15 @@
 //! Retrying is the caller's choice; [`ClientError::is_retryable`] and [`Backoff`] implement the
 //! standard's rules, and the sources ([`crate::source`]) use them.
 
-mod backoff;
 mod convert;
 mod endpoint;
 mod error;
 
-pub use backoff::Backoff;
 pub use endpoint::{Endpoint, EndpointError};
 pub use error::ClientError;
+/// Exponential backoff with jitter for reconnecting (the workspace's one, from
+/// [`spiffe_core::backoff`]).
+pub use spiffe_core::backoff::Backoff;
 
 use std::sync::Arc;
 

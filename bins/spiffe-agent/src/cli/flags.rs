@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use clap::Args;
-
-use crate::cli::duration;
+use spiffe_core::duration::{DurationError, GoDuration};
 
 /// `-socketPath`, which every command that talks to the agent takes.
 #[derive(Debug, Clone, Args)]
@@ -22,9 +21,15 @@ pub(crate) struct ClientArgs {
     #[command(flatten)]
     pub(crate) socket: SocketArgs,
     /// Time to wait for a response (Go duration; 0 waits for ever)
-    #[arg(long = "timeout", value_name = "DURATION", value_parser = duration::parse,
+    #[arg(long = "timeout", value_name = "DURATION", value_parser = parse_timeout,
           default_value = "5s")]
     pub(crate) timeout: Duration,
+}
+
+/// `-timeout`: a Go duration, where zero, and (as in SPIRE, which sets a deadline only for a
+/// positive timeout) anything below zero, waits for ever.
+pub(crate) fn parse_timeout(s: &str) -> Result<Duration, DurationError> {
+    Ok(s.parse::<GoDuration>()?.to_std().unwrap_or(Duration::ZERO))
 }
 
 /// How a command prints its result.
@@ -66,6 +71,19 @@ pub(crate) fn go_bool(s: &str) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_as_spire_reads_them() {
+        assert_eq!(parse_timeout("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_timeout("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_timeout("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_timeout("-1s"), Ok(Duration::ZERO));
+        // A bare number has no unit: Go, and so SPIRE, refuse it.
+        assert!(matches!(
+            parse_timeout("5"),
+            Err(DurationError::MissingUnit { .. })
+        ));
+    }
 
     #[test]
     fn booleans_and_formats() {

@@ -60,7 +60,7 @@ pub(crate) struct RunArgs {
 }
 
 fn duration(flag: &str, s: &str) -> Result<Duration> {
-    spiffe_controller::duration::parse(s).with_context(|| format!("invalid -{flag}"))
+    spiffe_core::duration::parse(s).with_context(|| format!("invalid -{flag}"))
 }
 
 async fn kube_client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client> {

@@ -16,7 +16,7 @@ mod token;
 #[cfg(feature = "fuzzing")]
 pub(crate) use run::fuzz_config_file;
 
-pub(crate) use spiffe_cli::{argv, duration, gotime, output, usage};
+pub(crate) use spiffe_cli::{argv, gotime, output, usage};
 
 use std::ffi::OsString;
 use std::process::ExitCode;

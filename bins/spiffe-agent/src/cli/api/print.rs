@@ -8,11 +8,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 use spiffe_core::TrustDomain;
+use spiffe_core::duration;
 use spiffe_core::pki_types::CertificateDer;
 use spiffe_core::x509::CertificateInfo;
 
 use super::view::SvidView;
-use crate::cli::duration::go_string;
 use crate::cli::gotime::utc_string;
 
 /// How federated trust domains are labelled: `api fetch x509` uses the trust domain's ID
@@ -46,7 +46,7 @@ pub(crate) fn pretty(views: &[SvidView<'_>], elapsed: Duration, label: TdLabel) 
     let mut out = format!(
         "Received {} svid{plural} after {}\n",
         views.len(),
-        go_string(elapsed)
+        duration::format(elapsed)
     );
     for view in views {
         out.push('\n');

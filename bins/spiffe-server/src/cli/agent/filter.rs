@@ -4,9 +4,9 @@ use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use spiffe_proto::spire::api::server::agent::v1 as api;
 use spiffe_proto::spire::api::types as pb;
+use spiffe_server::api::expires_before::{format_expires_before, parse_expires_before};
 
 use crate::cli::flags;
-use crate::cli::gotime::days_from_civil;
 
 /// Filter flags.
 #[derive(Debug, Clone, Args)]
@@ -35,8 +35,8 @@ pub(crate) struct AgentFilterArgs {
     /// `true`: banned agents; `false`: agents not banned; else all
     #[arg(long = "banned", value_name = "BOOL")]
     pub(crate) banned: Option<String>,
-    /// Only agents whose SVID expires before this time ("2006-01-02 15:04:05 -0700 -07", or
-    /// seconds since the Unix epoch)
+    /// Only agents whose SVID expires before this time ("2006-01-02 15:04:05 -0700 -07", a
+    /// zone name in place of "-07", or seconds since the Unix epoch)
     #[arg(long = "expiresBefore", alias = "expires-before", value_name = "TIME")]
     pub(crate) expires_before: Option<String>,
 }
@@ -48,45 +48,6 @@ fn tri_state(s: Option<&str>) -> Option<bool> {
         Some("false") => Some(false),
         _ => None,
     }
-}
-
-/// Go's layout `2006-01-02 15:04:05 -0700 -07` (or Unix seconds) to Unix seconds.
-pub(crate) fn parse_expires_before(s: &str) -> Result<i64> {
-    if let Ok(secs) = s.trim().parse::<i64>() {
-        return Ok(secs);
-    }
-    let bad = || {
-        anyhow!(
-            "date is not valid: {s:?} does not match the layout \"2006-01-02 15:04:05 -0700 -07\""
-        )
-    };
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    let [date, time, offset, ..] = parts.as_slice() else {
-        return Err(bad());
-    };
-    let nums = |t: &str, sep: char| -> Option<Vec<i64>> {
-        t.split(sep).map(|p| p.parse::<i64>().ok()).collect()
-    };
-    let (Some(d), Some(t)) = (nums(date, '-'), nums(time, ':')) else {
-        return Err(bad());
-    };
-    let ([y, mo, da], [h, mi, se]) = (d.as_slice(), t.as_slice()) else {
-        return Err(bad());
-    };
-    let (sign, digits) = match offset.split_at_checked(1) {
-        Some(("+", d)) => (1, d),
-        Some(("-", d)) => (-1, d),
-        _ => return Err(bad()),
-    };
-    if digits.len() != 4 || !(1..=12).contains(mo) || !(1..=31).contains(da) {
-        return Err(bad());
-    }
-    let off: i64 = digits.parse().map_err(|_| bad())?;
-    let offset_secs = sign * ((off / 100) * 3600 + (off % 100) * 60);
-    let month = u32::try_from(*mo).map_err(|_| bad())?;
-    let day = u32::try_from(*da).map_err(|_| bad())?;
-    let days = days_from_civil(*y, month, day);
-    Ok(days * 86_400 + h * 3600 + mi * 60 + se - offset_secs)
 }
 
 /// The API's filter parts.
@@ -118,10 +79,13 @@ impl AgentFilterArgs {
             }
             Some(pb::SelectorMatch { selectors, r#match })
         };
-        // The server takes Unix seconds (SPIRE's takes the formatted date).
+        // Checked as the server checks it, then sent in SPIRE's layout (UTC), which SPIRE's
+        // server reads too (it drops a filter it cannot read, without a word).
         let by_expires_before = match self.expires_before.as_deref() {
             None | Some("") => String::new(),
-            Some(s) => parse_expires_before(s)?.to_string(),
+            Some(s) => parse_expires_before(s)
+                .and_then(format_expires_before)
+                .map_err(|e| anyhow!("date is not valid: {e}"))?,
         };
         if self.attestation_type.as_deref().is_some_and(str::is_empty) {
             bail!("-attestationType must not be empty");
@@ -164,18 +128,36 @@ impl AgentFilter {
 mod tests {
     use super::*;
 
+    fn expires_before(s: &str) -> Result<String> {
+        let args = AgentFilterArgs {
+            selectors: Vec::new(),
+            match_selectors_on: "superset".into(),
+            attestation_type: None,
+            can_reattest: None,
+            banned: None,
+            expires_before: Some(s.into()),
+        };
+        Ok(args.filter()?.list().by_expires_before)
+    }
+
     #[test]
-    fn go_layout() {
+    fn expires_before_is_sent_in_spire_layout() {
         assert_eq!(
-            parse_expires_before("2024-01-01 12:00:00 +0000 UTC").ok(),
-            Some(1_704_110_400)
+            expires_before("2024-01-01 12:00:00 +0000 UTC").unwrap(),
+            "2024-01-01 12:00:00 +0000 +00"
         );
         assert_eq!(
-            parse_expires_before("2024-01-01 12:00:00 -0700 -07").ok(),
-            Some(1_704_110_400 + 7 * 3600)
+            expires_before("2024-01-01 12:00:00 -0700 -07").unwrap(),
+            "2024-01-01 19:00:00 +0000 +00"
         );
-        assert_eq!(parse_expires_before("1704110400").ok(), Some(1_704_110_400));
-        assert!(parse_expires_before("yesterday").is_err());
+        assert_eq!(
+            expires_before("1704110400").unwrap(),
+            "2024-01-01 12:00:00 +0000 +00"
+        );
+        assert_eq!(expires_before("").unwrap(), "");
+        let e = expires_before("yesterday").unwrap_err().to_string();
+        assert!(e.starts_with("date is not valid: "), "{e}");
+        assert!(expires_before("99999999999999").is_err());
         assert_eq!(tri_state(Some("true")), Some(true));
         assert_eq!(tri_state(Some("all")), None);
     }

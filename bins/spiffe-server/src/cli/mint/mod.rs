@@ -12,7 +12,8 @@ use clap::Subcommand;
 
 pub(crate) use self::jwt::JwtMintArgs;
 pub(crate) use self::x509::X509MintArgs;
-use crate::cli::duration;
+use spiffe_core::duration::{self, DurationError};
+
 use crate::cli::flags;
 
 /// The x509 commands.
@@ -41,19 +42,40 @@ pub(crate) async fn run_jwt(cmd: JwtCommand) -> Result<()> {
     jwt::run(a).await
 }
 
-/// `-ttl` as a Go duration.
-fn parse_ttl(s: &str) -> Result<Duration, String> {
+/// `-ttl` as a Go duration (SPIRE's is a Go `flag.Duration`: `"3600"` is refused for want of
+/// a unit).
+fn parse_ttl(s: &str) -> Result<Duration, DurationError> {
     duration::parse(s)
 }
 
-/// The TTL the API takes: whole seconds, rounded up, 32 bits.
+/// The TTL the API takes: whole seconds, rounded up (as SPIRE's mint commands send TTLs), 32
+/// bits.
 fn ttl_seconds(ttl: Duration) -> Result<i32> {
-    let secs = i64::try_from(duration::ceil_secs(ttl)).unwrap_or(i64::MAX);
-    flags::ttl_i32("TTL", secs)
+    let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+    flags::ttl_i32("TTL", i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 /// Whether the server shortened the lifetime asked for (the SVID ends before now + ttl).
 fn capped(expires_at: i64, ttl: Duration) -> bool {
     let remaining = expires_at - crate::cli::gotime::now_unix();
     i64::try_from(ttl.as_secs()).is_ok_and(|t| remaining < t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_are_go_durations_rounded_up_to_seconds() {
+        assert_eq!(parse_ttl("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_ttl("0"), Ok(Duration::ZERO));
+        assert!(matches!(
+            parse_ttl("3600"),
+            Err(DurationError::MissingUnit { .. })
+        ));
+        assert!(parse_ttl("-1h").is_err());
+        assert_eq!(ttl_seconds(Duration::from_millis(1500)).unwrap(), 2);
+        assert_eq!(ttl_seconds(Duration::from_secs(3)).unwrap(), 3);
+        assert!(ttl_seconds(Duration::from_secs(1 << 40)).is_err());
+    }
 }
