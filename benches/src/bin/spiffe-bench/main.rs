@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Subcommands: `entry-to-stream`, `fetch-latency`, `mint-rate`, `authorized-lookup`,
-//! `create-rate`, `cold-start`, `ha`, `agent-rss`, `all`. `SPIFFE_BENCH_POSTGRES` names the
+//! `create-rate`, `cold-start`, `ha`, `agent-rss`, `all`, and `spire` (SPIRE v1.13.3 side by
+//! side; not part of `all`; see the `spire` module). `SPIFFE_BENCH_POSTGRES` names the
 //! PostgreSQL admin URL (default `postgres://postgres@127.0.0.1:5432/test`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -22,6 +23,8 @@ use spiffe_benches::harness::{Stack, TD, percentile, rss_kib, server_config};
 use spiffe_proto::spire::api::server::entry::v1 as entry_api;
 use spiffe_proto::spire::api::server::entry::v1::entry_client::EntryClient;
 use spiffe_workload::client::WorkloadApiClient;
+
+mod spire;
 
 /// One measured figure.
 struct Row {
@@ -467,7 +470,7 @@ async fn cold_start(report: &mut Report, n: usize, postgres: bool) -> anyhow::Re
         )
     };
     progress(&format!("cold-start: loading {n} entries"));
-    bulk_load(&url, n).await?;
+    bulk_load(&url, 0..n).await?;
     let mut config = server_config(dir.path(), "server", Some(url));
     config.socket_path = dir.path().join("admin.sock");
     let t = Instant::now();
@@ -490,14 +493,16 @@ async fn cold_start(report: &mut Report, n: usize, postgres: bool) -> anyhow::Re
     Ok(())
 }
 
-/// Writes `n` entries straight into the tables (a bulk import; the server is not running).
-async fn bulk_load(url: &str, n: usize) -> anyhow::Result<()> {
+/// Writes entries number `range` straight into the tables (a bulk import; the server is not
+/// running).
+async fn bulk_load(url: &str, range: std::ops::Range<usize>) -> anyhow::Result<()> {
     let ds = spiffe_server::datastore::Datastore::open(url).await?;
     ds.close().await;
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(url).await?;
     let agent = format!("spiffe://{TD}/spire/agent/join_token/bulk");
-    for chunk_start in (0..n).step_by(5000) {
+    let n = range.end;
+    for chunk_start in range.step_by(5000) {
         if chunk_start % 50_000 == 0 {
             progress(&format!("cold-start: loading entries {chunk_start}/{n}"));
         }
@@ -799,6 +804,21 @@ async fn main() -> anyhow::Result<()> {
     }
     if all || what == "agent-rss" {
         agent_rss(&mut report, n("--svids", 1000), n("--streams", 10_000)).await?;
+    }
+    if what == "spire" {
+        spire::run(&spire::Options {
+            n: n("--n", 200),
+            svids: n("--svids", 1000),
+            streams: n("--streams", 1000),
+            api_entries: n("--api-entries", 10_000),
+            entries: n("--entries", 100_000),
+            sign_secs: n("--sign-secs", 10) as u64,
+            markdown: args
+                .windows(2)
+                .find(|w| w[0] == "--markdown")
+                .map(|w| std::path::PathBuf::from(&w[1])),
+        })
+        .await?;
     }
     if let Some(path) = json_path {
         let rows: Vec<_> = report
