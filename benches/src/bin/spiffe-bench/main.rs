@@ -808,6 +808,7 @@ async fn main() -> anyhow::Result<()> {
     if what == "spire" {
         spire::run(&spire::Options {
             n: n("--n", 200),
+            fetch_n: n("--fetch-n", 1000),
             svids: n("--svids", 1000),
             streams: n("--streams", 1000),
             api_entries: n("--api-entries", 10_000),

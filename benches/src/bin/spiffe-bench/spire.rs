@@ -41,8 +41,10 @@ use super::{attest, done, my_uid, progress};
 
 /// How much of each measurement to take.
 pub(crate) struct Options {
-    /// Samples per latency figure (entry -> SVID, first message).
+    /// Samples for entry -> SVID, per agent/server pair.
     pub n: usize,
+    /// Samples per FetchX509SVID first-message figure.
+    pub fetch_n: usize,
     /// Cached SVIDs for the agent memory row.
     pub svids: usize,
     /// Open FetchX509SVID streams for the agent memory row.
@@ -719,28 +721,39 @@ async fn entry_to_svid(
     Ok(samples)
 }
 
-/// FetchX509SVID first message for the SVID the agent holds: on one open connection, and on a
-/// new connection each time.
-async fn first_message_latency(agent: &Agent, n: usize) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
-    let mut client = workload_client(&agent.socket).await?;
-    first_message(&mut client).await?;
-    let mut open = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        let msg = first_message(&mut client).await?;
-        open.push(ms(t.elapsed()));
-        if msg.svids.is_empty() {
-            bail!("{}: no SVID in the first message", agent.label);
-        }
-    }
-    let mut fresh = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
+/// FetchX509SVID first message for the SVID each agent holds: on one open connection, and on
+/// a new connection each time. The agents take turns sample by sample, so that both see the
+/// same noise of a shared machine. Returns `(open, new)` per agent.
+async fn first_message_latency(
+    agents: [&Agent; 2],
+    n: usize,
+) -> anyhow::Result<[(Vec<f64>, Vec<f64>); 2]> {
+    let mut out: [(Vec<f64>, Vec<f64>); 2] = Default::default();
+    let mut clients = Vec::with_capacity(2);
+    for agent in agents {
         let mut client = workload_client(&agent.socket).await?;
         first_message(&mut client).await?;
-        fresh.push(ms(t.elapsed()));
+        clients.push(client);
     }
-    Ok((open, fresh))
+    for _ in 0..n {
+        for (i, agent) in agents.iter().enumerate() {
+            let t = Instant::now();
+            let msg = first_message(&mut clients[i]).await?;
+            out[i].0.push(ms(t.elapsed()));
+            if msg.svids.is_empty() {
+                bail!("{}: no SVID in the first message", agent.label);
+            }
+        }
+    }
+    for _ in 0..n {
+        for (i, agent) in agents.iter().enumerate() {
+            let t = Instant::now();
+            let mut client = workload_client(&agent.socket).await?;
+            first_message(&mut client).await?;
+            out[i].1.push(ms(t.elapsed()));
+        }
+    }
+    Ok(out)
 }
 
 /// Waits until the agent's first message holds `count` SVIDs.
@@ -1139,8 +1152,8 @@ pub(crate) async fn run(opts: &Options) -> anyhow::Result<()> {
     }
 
     progress("FetchX509SVID first message");
-    let (s_open, s_new) = first_message_latency(&ss, opts.n).await?;
-    let (o_open, o_new) = first_message_latency(&oo, opts.n).await?;
+    let [(s_open, s_new), (o_open, o_new)] =
+        first_message_latency([&ss, &oo], opts.fetch_n).await?;
     done();
     let (s_open, s_new, o_open, o_new) =
         (sorted(s_open), sorted(s_new), sorted(o_open), sorted(o_new));
