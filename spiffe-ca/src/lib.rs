@@ -14,6 +14,7 @@
 mod authority;
 pub mod clock;
 mod error;
+mod issuer;
 mod journal;
 mod jwt;
 pub mod keys;
@@ -26,8 +27,9 @@ mod x509;
 pub use authority::{AuthorityState, CaConfig, CertificateAuthority, RotationReport};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CaError;
+pub use issuer::CA_PATH_LEN;
 pub use jwt::{JwtAuthority, JwtSvidParams};
 pub use keys::{CaKeyType, DiskKeyManager, KeyManager, MemoryKeyManager, Signer, SoftSigner};
 pub use rotation::{AuthorityStatus, SlotId};
 pub use upstream::UpstreamCa;
-pub use x509::{BACKDATE, CA_PATH_LEN, CaSubject, TtlPolicy, X509Authority, X509SvidParams};
+pub use x509::{BACKDATE, CaSubject, TtlPolicy, X509Authority, X509SvidParams};

@@ -12,8 +12,8 @@ use spiffe_core::PrivateKey;
 use spiffe_core::x509::CertificateInfo;
 
 use crate::CaError;
+use crate::issuer::{CA_PATH_LEN, IssuerKey};
 use crate::keys::{Signer, SoftSigner};
-use crate::x509::{CA_PATH_LEN, IssuerKey};
 
 /// An upstream CA (SPIRE's "disk" UpstreamAuthority): its certificate and key, the chain above
 /// it, and the roots that trust domains' bundles publish. The chain travels with every SVID;
@@ -185,7 +185,7 @@ impl UpstreamCa {
             .filter(|c| !roots.contains(c))
             .cloned()
             .collect();
-        let issuer = Issuer::from_ca_cert_der(&chain[0], crate::x509::IssuerKey(signer))?;
+        let issuer = Issuer::from_ca_cert_der(&chain[0], IssuerKey(signer))?;
         Ok(UpstreamCa {
             issuer,
             intermediates,
