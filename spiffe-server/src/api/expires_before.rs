@@ -15,6 +15,9 @@
 
 use thiserror::Error;
 
+/// The longest value read: the layout with a 9-digit fraction and a zone name fits well within.
+const MAX_LEN: usize = 64;
+
 /// Go's layout that `-expiresBefore` and `by_expires_before` take.
 pub const LAYOUT: &str = "2006-01-02 15:04:05 -0700 -07";
 
@@ -149,11 +152,23 @@ impl<'a> Fields<'a> {
 ///
 /// # Errors
 ///
-/// [`ExpiresBeforeError::Layout`] if the text is not the layout, naming what was expected
-/// where it departs; [`ExpiresBeforeError::Range`] if a field is out of its range (month 1 to
-/// 12, the month's days, hour 0 to 23, minute and second 0 to 59, offset up to 24 hours and 60
+/// [`ExpiresBeforeError::Layout`] if the text is longer than 64 bytes or is not the layout,
+/// naming what was expected where it departs; [`ExpiresBeforeError::Range`] if a field is out
+/// of its range (month 1 to 12, the month's days, hour 0 to 23, minute and second 0 to 59, offset up to 24 hours and 60
 /// minutes).
 pub fn parse_expires_before(input: &str) -> Result<i64, ExpiresBeforeError> {
+    if input.len() > MAX_LEN {
+        // Refused before any parsing, and not echoed whole into the error (the request that
+        // carries it may be megabytes long).
+        let mut end = MAX_LEN;
+        while !input.is_char_boundary(end) {
+            end -= 1;
+        }
+        return Err(ExpiresBeforeError::Layout {
+            input: format!("{}...", &input[..end]),
+            expected: "at most 64 bytes",
+        });
+    }
     if let Ok(unix) = input.parse::<i64>() {
         return Ok(unix);
     }
@@ -245,6 +260,16 @@ pub fn format_expires_before(unix: i64) -> Result<String, ExpiresBeforeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_value_is_refused_without_echoing_it_whole() {
+        let long = format!("2024-01-01 00:00:00 +0000 {}", "é".repeat(10_000));
+        let err = parse_expires_before(&long).unwrap_err();
+        assert!(
+            matches!(&err, ExpiresBeforeError::Layout { input, expected: "at most 64 bytes" } if input.len() <= 67),
+            "{err:?}"
+        );
+    }
 
     /// What Go's `time.Parse(LAYOUT, ...)` gives (checked with Go 1.25), as Unix seconds.
     #[test]
