@@ -154,8 +154,8 @@ impl<'a> Fields<'a> {
 ///
 /// [`ExpiresBeforeError::Layout`] if the text is longer than 64 bytes or is not the layout,
 /// naming what was expected where it departs; [`ExpiresBeforeError::Range`] if a field is out
-/// of its range (month 1 to 12, the month's days, hour 0 to 23, minute and second 0 to 59, offset up to 24 hours and 60
-/// minutes).
+/// of its range (month 1 to 12, the month's days, hour 0 to 23, minute and second 0 to 59,
+/// offset up to 24 hours and 60 minutes).
 pub fn parse_expires_before(input: &str) -> Result<i64, ExpiresBeforeError> {
     if input.len() > MAX_LEN {
         // Refused before any parsing, and not echoed whole into the error (the request that
