@@ -1,6 +1,6 @@
 //! Node attestation, server side: a plugin trait (the server verifies what the agent proves)
 //! and the attestors: [`JoinTokenAttestor`] (always on) and, with the `k8s-psat` feature,
-//! [`k8s_psat::K8sPsatAttestor`] (projected service account tokens checked with the cluster's
+//! `k8s_psat::K8sPsatAttestor` (projected service account tokens checked with the cluster's
 //! TokenReview API).
 
 mod join_token;
