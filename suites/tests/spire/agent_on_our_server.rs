@@ -7,31 +7,10 @@ use std::time::Duration;
 
 use spiffe_core::x509::CertificateDer;
 use spiffe_core::{BundleSet, SpiffeId};
-use spiffe_workload::{Endpoint, WorkloadApiClient, X509Context};
+use spiffe_workload::X509Context;
 
 use crate::common::{Server, ServerOpts, TD, runtime};
-use crate::{Peers, SpireAgent, eventually, serial};
-
-fn context(rt: &tokio::runtime::Runtime, socket: &std::path::Path) -> Result<X509Context, String> {
-    rt.block_on(async {
-        let endpoint =
-            Endpoint::parse(&format!("unix://{}", socket.display())).map_err(|e| e.to_string())?;
-        let client = WorkloadApiClient::connect_endpoint(endpoint)
-            .await
-            .map_err(|e| e.to_string())?;
-        client.fetch_x509_context().await.map_err(|e| e.to_string())
-    })
-}
-
-fn ids(ctx: &X509Context) -> Vec<String> {
-    let mut ids: Vec<String> = ctx
-        .svids
-        .iter()
-        .map(|s| s.spiffe_id().to_string())
-        .collect();
-    ids.sort();
-    ids
-}
+use crate::{Peers, SpireAgent, context, eventually, ids, serial};
 
 fn roots(ctx: &X509Context) -> Vec<Vec<u8>> {
     ctx.bundles

@@ -17,6 +17,8 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use spiffe_workload::{Endpoint, WorkloadApiClient, X509Context};
+
 use common::{Daemon, READY, Run, command, free_port, run_cmd, wait_until};
 
 /// The tests start several daemons each; one at a time keeps the 2-core machines responsive.
@@ -240,6 +242,29 @@ plugins {{
         all.extend(["-socketPath", self.socket.to_str().unwrap()]);
         peers.server_cli(&all)
     }
+}
+
+/// What the Workload API at `socket` answers to FetchX509SVID (through our client).
+fn context(rt: &tokio::runtime::Runtime, socket: &std::path::Path) -> Result<X509Context, String> {
+    rt.block_on(async {
+        let endpoint =
+            Endpoint::parse(&format!("unix://{}", socket.display())).map_err(|e| e.to_string())?;
+        let client = WorkloadApiClient::connect_endpoint(endpoint)
+            .await
+            .map_err(|e| e.to_string())?;
+        client.fetch_x509_context().await.map_err(|e| e.to_string())
+    })
+}
+
+/// The SPIFFE IDs of a context's SVIDs, sorted.
+fn ids(ctx: &X509Context) -> Vec<String> {
+    let mut ids: Vec<String> = ctx
+        .svids
+        .iter()
+        .map(|s| s.spiffe_id().to_string())
+        .collect();
+    ids.sort();
+    ids
 }
 
 /// The value after `label` on the line that starts with it (`Token: x` -> `x`).

@@ -5,31 +5,8 @@
 
 use std::time::Duration;
 
-use spiffe_workload::{Endpoint, WorkloadApiClient};
-
 use crate::common::{Agent, TD, runtime};
-use crate::{Peers, SpireServer, eventually, field, serial};
-
-fn ids(rt: &tokio::runtime::Runtime, endpoint: &str) -> Result<Vec<String>, String> {
-    rt.block_on(async {
-        let client = WorkloadApiClient::connect_endpoint(
-            Endpoint::parse(endpoint).map_err(|e| e.to_string())?,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let ctx = client
-            .fetch_x509_context()
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut ids: Vec<String> = ctx
-            .svids
-            .iter()
-            .map(|s| s.spiffe_id().to_string())
-            .collect();
-        ids.sort();
-        Ok(ids)
-    })
-}
+use crate::{Peers, SpireServer, context, eventually, field, ids, serial};
 
 #[test]
 fn our_agent_on_a_spire_server_serves_spire_entries() {
@@ -79,9 +56,8 @@ fn our_agent_on_a_spire_server_serves_spire_entries() {
     };
     create(&a);
     let rt = runtime();
-    let endpoint = agent.endpoint();
     eventually("our agent serves a", Duration::from_secs(30), || {
-        let got = ids(&rt, &endpoint)?;
+        let got = ids(&context(&rt, &agent.socket)?);
         if got == [a.clone()] {
             Ok(())
         } else {
@@ -102,7 +78,7 @@ fn our_agent_on_a_spire_server_serves_spire_entries() {
     // A new entry, then a deletion, follow within a polling round or two.
     let out = create(&b);
     eventually("our agent serves a and b", Duration::from_secs(30), || {
-        let got = ids(&rt, &endpoint)?;
+        let got = ids(&context(&rt, &agent.socket)?);
         if got == [a.clone(), b.clone()] {
             Ok(())
         } else {
@@ -114,7 +90,7 @@ fn our_agent_on_a_spire_server_serves_spire_entries() {
         .cli(&peers, &["entry", "delete", "-entryID", &b_id])
         .ok();
     eventually("our agent drops b", Duration::from_secs(30), || {
-        let got = ids(&rt, &endpoint)?;
+        let got = ids(&context(&rt, &agent.socket)?);
         if got == [a.clone()] {
             Ok(())
         } else {

@@ -6,21 +6,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use spiffe_core::x509::verify_chain;
-use spiffe_workload::{Endpoint, WorkloadApiClient, X509Context};
 
 use crate::common::{Deployment, ServerOpts, TD, example_bin, free_port, run_cmd};
-use crate::{Peers, SpireAgent, SpireServer, eventually, field, serial};
-
-fn context(rt: &tokio::runtime::Runtime, socket: &std::path::Path) -> Result<X509Context, String> {
-    rt.block_on(async {
-        let endpoint =
-            Endpoint::parse(&format!("unix://{}", socket.display())).map_err(|e| e.to_string())?;
-        let client = WorkloadApiClient::connect_endpoint(endpoint)
-            .await
-            .map_err(|e| e.to_string())?;
-        client.fetch_x509_context().await.map_err(|e| e.to_string())
-    })
-}
+use crate::{Peers, SpireAgent, SpireServer, context, eventually, field, serial};
 
 #[test]
 fn same_trust_domain_name_different_servers_trust_nothing_of_each_other() {

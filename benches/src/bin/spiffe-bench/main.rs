@@ -24,6 +24,7 @@ use spiffe_proto::spire::api::server::entry::v1 as entry_api;
 use spiffe_proto::spire::api::server::entry::v1::entry_client::EntryClient;
 use spiffe_workload::client::WorkloadApiClient;
 
+mod raw;
 mod spire;
 
 /// One measured figure.
@@ -231,32 +232,15 @@ async fn fetch_latency(report: &mut Report, n: usize) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The agent's side alone: a raw gRPC call that does not parse the SVID it gets.
-    let socket = stack.dir.path().join("public").join("api.sock");
-    let channel = tonic::transport::Endpoint::try_from("http://agent")?
-        .connect_with_connector(tower::service_fn(move |_: http::Uri| {
-            let socket = socket.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(socket).await?,
-                ))
-            }
-        }))
-        .await?;
     let mut raw_client =
-        spiffe_proto::workload::spiffe_workload_api_client::SpiffeWorkloadApiClient::new(channel);
+        raw::workload_client(&stack.dir.path().join("public").join("api.sock")).await?;
     let mut raw = Vec::with_capacity(n);
     for i in 0..n {
         if i % 100 == 0 {
             progress(&format!("fetch-latency (raw gRPC): {i}/{n}"));
         }
-        let mut req = tonic::Request::new(spiffe_proto::workload::X509svidRequest {});
-        req.metadata_mut().insert(
-            "workload.spiffe.io",
-            tonic::metadata::MetadataValue::from_static("true"),
-        );
         let t = Instant::now();
-        let mut stream = raw_client.fetch_x509svid(req).await?.into_inner();
-        let first = stream.message().await?.context("no message")?;
+        let first = raw::first_message(&mut raw_client).await?;
         raw.push(t.elapsed().as_secs_f64() * 1000.0);
         if first.svids.len() != 1 {
             bail!("expected one SVID");

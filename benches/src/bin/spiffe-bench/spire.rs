@@ -34,9 +34,9 @@ use spiffe_proto::spire::api::server::entry::v1::entry_client::EntryClient;
 use spiffe_proto::spire::api::server::svid::v1 as svid_api;
 use spiffe_proto::spire::api::server::svid::v1::svid_client::SvidClient;
 use spiffe_proto::spire::api::types as pb;
-use spiffe_proto::workload::spiffe_workload_api_client::SpiffeWorkloadApiClient;
 use tonic::transport::Channel;
 
+use super::raw::{first_message, open_stream, workload_client};
 use super::{attest, done, my_uid, progress};
 
 /// How much of each measurement to take.
@@ -168,15 +168,8 @@ impl Proc {
     fn check(&mut self) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: String = log
-                .lines()
-                .rev()
-                .take(20)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n");
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(20)..].join("\n");
             bail!("{} exited ({status}):\n{tail}", self.name);
         }
         Ok(())
@@ -590,47 +583,6 @@ plugins {{
             idle_mib,
         })
     }
-}
-
-/// A raw Workload API client on the agent's socket (no parsing of what it returns).
-async fn workload_client(socket: &Path) -> anyhow::Result<SpiffeWorkloadApiClient<Channel>> {
-    let socket = socket.to_owned();
-    let channel = tonic::transport::Endpoint::try_from("http://localhost")?
-        .connect_with_connector(tower::service_fn(move |_: http::Uri| {
-            let socket = socket.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(socket).await?,
-                ))
-            }
-        }))
-        .await?;
-    Ok(SpiffeWorkloadApiClient::new(channel).max_decoding_message_size(64 << 20))
-}
-
-fn x509_request() -> tonic::Request<spiffe_proto::workload::X509svidRequest> {
-    let mut req = tonic::Request::new(spiffe_proto::workload::X509svidRequest {});
-    req.metadata_mut().insert(
-        "workload.spiffe.io",
-        tonic::metadata::MetadataValue::from_static("true"),
-    );
-    req
-}
-
-async fn open_stream(
-    client: &mut SpiffeWorkloadApiClient<Channel>,
-) -> anyhow::Result<tonic::Streaming<spiffe_proto::workload::X509svidResponse>> {
-    Ok(client.fetch_x509svid(x509_request()).await?.into_inner())
-}
-
-async fn first_message(
-    client: &mut SpiffeWorkloadApiClient<Channel>,
-) -> anyhow::Result<spiffe_proto::workload::X509svidResponse> {
-    open_stream(client)
-        .await?
-        .message()
-        .await?
-        .context("the stream ended without a message")
 }
 
 /// `label` as a SPIFFE ID path segment (letters, digits and `-`).
