@@ -394,12 +394,16 @@ async fn concurrent_attestations_share_one_request() {
 #[tokio::test]
 async fn pod_list_expires_after_poll_retry_interval() {
     let kubelet = FakeKubelet::secure().await;
-    let attestor = K8sAttestor::new(kubelet.config(None)).unwrap();
+    // Long enough that two attestations in a row fall within it on a loaded machine (the
+    // common 50 ms made this test fail under CI load).
+    let mut config = kubelet.config(None);
+    config.poll_retry_interval = Duration::from_millis(500);
+    let attestor = K8sAttestor::new(config).unwrap();
     let fake = process_with_cgroup(&systemd_line(PAYMENT_POD_UID, PAYMENT_CONTAINER));
     attest(&attestor, &fake).await.unwrap();
     attest(&attestor, &fake).await.unwrap();
     assert_eq!(kubelet.requests(), 1);
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     attest(&attestor, &fake).await.unwrap();
     assert_eq!(kubelet.requests(), 2);
 }
