@@ -45,34 +45,14 @@ fn certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, CaError
     Ok(certs)
 }
 
-/// A certificate's subject (for messages) and its Basic Constraints `pathLenConstraint`.
-struct Constraint {
-    subject: String,
-    path_len: Option<u32>,
+fn parse_info(der: &CertificateDer<'_>, what: &str) -> Result<CertificateInfo, CaError> {
+    CertificateInfo::parse(der)
+        .map_err(|e| CaError::Upstream(format!("{what}: not a valid certificate: {e}")))
 }
 
-fn parse_constraint<'a>(
-    der: &'a CertificateDer<'_>,
-    what: &str,
-) -> Result<(Constraint, x509_parser::certificate::X509Certificate<'a>), CaError> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| CaError::Upstream(format!("{what}: not a valid certificate: {e}")))?;
-    let path_len = cert
-        .basic_constraints()
-        .map_err(|e| CaError::Upstream(format!("{what}: Basic Constraints: {e}")))?
-        .and_then(|bc| bc.value.path_len_constraint);
-    Ok((
-        Constraint {
-            subject: cert.subject().to_string(),
-            path_len,
-        },
-        cert,
-    ))
-}
-
-fn check_constraint(c: &Constraint, what: String, required: usize) -> Result<(), CaError> {
+fn check_constraint(c: &CertificateInfo, what: String, required: usize) -> Result<(), CaError> {
     let required = u32::try_from(required).unwrap_or(u32::MAX);
-    match c.path_len {
+    match c.path_len.map(u32::from) {
         Some(path_len) if path_len < required => Err(CaError::UpstreamPathLen {
             certificate: format!("{what} ({})", c.subject),
             path_len,
@@ -103,9 +83,9 @@ fn check_path_len(
         } else {
             format!("certificate {} of the upstream certificate file", i + 1)
         };
-        let (constraint, cert) = parse_constraint(der, &what)?;
-        check_constraint(&constraint, what, i + 1 + below_ours)?;
-        top_issuer = Some(cert.issuer().as_raw().to_vec());
+        let cert = parse_info(der, &what)?;
+        check_constraint(&cert, what, i + 1 + below_ours)?;
+        top_issuer = Some(cert.issuer_der);
     }
     let Some(top_issuer) = top_issuer else {
         return Ok(());
@@ -115,9 +95,9 @@ fn check_path_len(
             continue;
         }
         let what = format!("root {} of the upstream bundle file", i + 1);
-        let (constraint, cert) = parse_constraint(der, &what)?;
-        if cert.subject().as_raw() == top_issuer.as_slice() {
-            check_constraint(&constraint, what, chain.len() + 1 + below_ours)?;
+        let cert = parse_info(der, &what)?;
+        if cert.subject_der == top_issuer {
+            check_constraint(&cert, what, chain.len() + 1 + below_ours)?;
         }
     }
     Ok(())

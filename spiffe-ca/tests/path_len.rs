@@ -55,12 +55,14 @@ fn mint(ca: &CertificateAuthority) -> Vec<CertificateDer<'static>> {
 
 /// (cA, pathLenConstraint, critical) of a certificate's Basic Constraints.
 fn basic_constraints(der: &CertificateDer<'_>) -> (bool, Option<u32>, bool) {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).unwrap();
-    let bc = cert
-        .basic_constraints()
+    use x509_cert::der::Decode;
+    let cert = x509_cert::Certificate::from_der(der).unwrap();
+    let (critical, bc) = cert
+        .tbs_certificate()
+        .get_extension::<x509_cert::ext::pkix::BasicConstraints>()
         .unwrap()
         .expect("Basic Constraints");
-    (bc.value.ca, bc.value.path_len_constraint, bc.critical)
+    (bc.ca, bc.path_len_constraint.map(u32::from), critical)
 }
 
 fn pem(certs: &[CertificateDer<'_>]) -> String {

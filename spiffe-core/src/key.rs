@@ -9,18 +9,11 @@ use aws_lc_rs::signature::{self, KeyPair};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::der::{self, DerError, Reader, tag};
+use der::asn1::{AnyRef, BitStringRef, UintRef};
+use der::{Decode, Encode};
+use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 
-/// Object identifiers (DER contents) of the algorithms handled here.
-pub(crate) mod oid {
-    pub(crate) const EC_PUBLIC_KEY: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
-    pub(crate) const P256: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
-    pub(crate) const P384: &[u8] = &[0x2B, 0x81, 0x04, 0x00, 0x22];
-    pub(crate) const P521: &[u8] = &[0x2B, 0x81, 0x04, 0x00, 0x23];
-    pub(crate) const RSA_ENCRYPTION: &[u8] =
-        &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
-    pub(crate) const ED25519: &[u8] = &[0x2B, 0x65, 0x70];
-}
+use crate::asn1::{DecodeError, oid};
 
 /// The type of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,7 +71,7 @@ impl fmt::Display for KeyType {
 pub enum KeyError {
     /// The DER structure is malformed.
     #[error(transparent)]
-    Der(#[from] DerError),
+    Malformed(#[from] DecodeError),
     /// An algorithm (or curve) that is not supported.
     #[error("unsupported key algorithm in {what}")]
     UnsupportedAlgorithm {
@@ -104,32 +97,34 @@ pub enum KeyError {
     Pem(String),
 }
 
-/// Reads an `AlgorithmIdentifier` for a public key and returns the key type.
-fn algorithm(r: &mut Reader<'_>, what: &'static str) -> Result<KeyType, KeyError> {
-    let mut alg = r.sequence("AlgorithmIdentifier")?;
-    let alg_oid = alg.read(tag::OID)?;
-    let key_type = if alg_oid == oid::EC_PUBLIC_KEY {
-        let curve = alg.read(tag::OID)?;
-        if curve == oid::P256 {
-            KeyType::EcP256
-        } else if curve == oid::P384 {
-            KeyType::EcP384
-        } else if curve == oid::P521 {
-            KeyType::EcP521
-        } else {
-            return Err(KeyError::UnsupportedAlgorithm { what });
+/// The key type an `AlgorithmIdentifier` of a public or private key names.
+fn algorithm(alg: &AlgorithmIdentifierRef<'_>, what: &'static str) -> Result<KeyType, KeyError> {
+    let unsupported = KeyError::UnsupportedAlgorithm { what };
+    match alg.oid {
+        oid::EC_PUBLIC_KEY => {
+            let curve = alg
+                .parameters
+                .ok_or(unsupported.clone())?
+                .decode_as::<const_oid::ObjectIdentifier>()
+                .map_err(|e| DecodeError::new(what, e))?;
+            match curve {
+                oid::P256 => Ok(KeyType::EcP256),
+                oid::P384 => Ok(KeyType::EcP384),
+                oid::P521 => Ok(KeyType::EcP521),
+                _ => Err(unsupported),
+            }
         }
-    } else if alg_oid == oid::RSA_ENCRYPTION {
-        // Parameters must be NULL (RFC 3279) but some encoders omit them.
-        alg.read_optional(tag::NULL)?;
-        KeyType::Rsa
-    } else if alg_oid == oid::ED25519 {
-        KeyType::Ed25519
-    } else {
-        return Err(KeyError::UnsupportedAlgorithm { what });
-    };
-    alg.finish()?;
-    Ok(key_type)
+        // Parameters must be NULL (RFC 3279), but some encoders omit them.
+        oid::RSA_ENCRYPTION => match alg.parameters {
+            None => Ok(KeyType::Rsa),
+            Some(p) if p.is_null() => Ok(KeyType::Rsa),
+            Some(_) => Err(DecodeError::new(what, "RSA parameters must be NULL").into()),
+        },
+        // RFC 8410 3: the parameters MUST be absent.
+        oid::ED25519 if alg.parameters.is_none() => Ok(KeyType::Ed25519),
+        oid::ED25519 => Err(DecodeError::new(what, "Ed25519 parameters must be absent").into()),
+        _ => Err(unsupported),
+    }
 }
 
 /// A borrowed view of a `SubjectPublicKeyInfo`.
@@ -146,12 +141,13 @@ pub(crate) struct SpkiRef<'a> {
 impl<'a> SpkiRef<'a> {
     /// Parses a whole `SubjectPublicKeyInfo` encoding.
     pub(crate) fn parse(der: &'a [u8]) -> Result<Self, KeyError> {
-        let mut outer = Reader::new(der, "SubjectPublicKeyInfo");
-        let mut spki = outer.sequence("SubjectPublicKeyInfo")?;
-        outer.finish()?;
-        let key_type = algorithm(&mut spki, "SubjectPublicKeyInfo")?;
-        let key = spki.bit_string_octets()?;
-        spki.finish()?;
+        const WHAT: &str = "SubjectPublicKeyInfo";
+        let spki = SubjectPublicKeyInfoRef::from_der(der).map_err(|e| DecodeError::new(WHAT, e))?;
+        let key_type = algorithm(&spki.algorithm, WHAT)?;
+        let key = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or_else(|| DecodeError::new(WHAT, "the key BIT STRING has unused bits"))?;
         check_public_key(key_type, key)?;
         Ok(SpkiRef { key_type, key, der })
     }
@@ -189,13 +185,9 @@ fn check_public_key(key_type: KeyType, key: &[u8]) -> Result<(), KeyError> {
 
 /// The modulus and exponent magnitudes of a DER `RSAPublicKey`.
 fn rsa_components(key: &[u8]) -> Result<(&[u8], &[u8]), KeyError> {
-    let mut outer = Reader::new(key, "RSAPublicKey");
-    let mut seq = outer.sequence("RSAPublicKey")?;
-    outer.finish()?;
-    let n = der::uint_bytes(seq.read(tag::INTEGER)?, "RSA modulus")?;
-    let e = der::uint_bytes(seq.read(tag::INTEGER)?, "RSA exponent")?;
-    seq.finish()?;
-    Ok((n, e))
+    let key =
+        pkcs1::RsaPublicKeyRef::from_der(key).map_err(|e| DecodeError::new("RSAPublicKey", e))?;
+    Ok((key.modulus.as_bytes(), key.public_exponent.as_bytes()))
 }
 
 /// An owned public key: its type, its key bytes and its SPKI encoding.
@@ -221,6 +213,17 @@ impl PublicKey {
         Ok(SpkiRef::parse(der)?.into())
     }
 
+    /// Parses an owned DER `SubjectPublicKeyInfo`, keeping the buffer.
+    pub(crate) fn from_spki_vec(spki: Vec<u8>) -> Result<Self, KeyError> {
+        let parsed = SpkiRef::parse(&spki)?;
+        let (key_type, key) = (parsed.key_type, parsed.key.to_vec());
+        Ok(PublicKey {
+            key_type,
+            key,
+            spki,
+        })
+    }
+
     /// An EC public key from its JWK coordinates.
     pub fn from_ec_coordinates(key_type: KeyType, x: &[u8], y: &[u8]) -> Result<Self, KeyError> {
         let n = key_type
@@ -236,58 +239,72 @@ impl PublicKey {
         point.push(0x04);
         point.extend_from_slice(x);
         point.extend_from_slice(y);
-        Ok(Self::from_parts(key_type, point))
+        Self::from_parts(key_type, point)
     }
 
     /// An RSA public key from its modulus and exponent (big-endian magnitudes).
     pub fn from_rsa_components(n: &[u8], e: &[u8]) -> Result<Self, KeyError> {
-        let mut body = Vec::with_capacity(n.len() + e.len() + 16);
-        der::push_uint(&mut body, n);
-        der::push_uint(&mut body, e);
-        let mut key = Vec::with_capacity(body.len() + 4);
-        der::push_tlv(&mut key, tag::SEQUENCE, &body);
+        const WHAT: &str = "RSAPublicKey";
+        let uint = |bytes| UintRef::new(bytes).map_err(|e| DecodeError::new(WHAT, e));
+        let key = pkcs1::RsaPublicKeyRef {
+            modulus: uint(n)?,
+            public_exponent: uint(e)?,
+        }
+        .to_der()
+        .map_err(|e| DecodeError::new(WHAT, e))?;
         check_public_key(KeyType::Rsa, &key)?;
-        Ok(Self::from_parts(KeyType::Rsa, key))
+        Self::from_parts(KeyType::Rsa, key)
     }
 
     /// A public key from its raw form (see [`PublicKey::raw`]): an uncompressed EC point, a DER
     /// `RSAPublicKey` (PKCS#1), or 32 Ed25519 bytes.
     pub fn from_raw(key_type: KeyType, raw: &[u8]) -> Result<Self, KeyError> {
         check_public_key(key_type, raw)?;
-        Ok(Self::from_parts(key_type, raw.to_vec()))
+        Self::from_parts(key_type, raw.to_vec())
     }
 
-    fn from_parts(key_type: KeyType, key: Vec<u8>) -> Self {
-        let mut alg = Vec::with_capacity(24);
-        match key_type {
-            KeyType::EcP256 | KeyType::EcP384 | KeyType::EcP521 => {
-                der::push_tlv(&mut alg, tag::OID, oid::EC_PUBLIC_KEY);
-                let curve = match key_type {
-                    KeyType::EcP256 => oid::P256,
-                    KeyType::EcP384 => oid::P384,
-                    _ => oid::P521,
-                };
-                der::push_tlv(&mut alg, tag::OID, curve);
-            }
-            KeyType::Rsa => {
-                der::push_tlv(&mut alg, tag::OID, oid::RSA_ENCRYPTION);
-                der::push_tlv(&mut alg, tag::NULL, &[]);
-            }
-            KeyType::Ed25519 => der::push_tlv(&mut alg, tag::OID, oid::ED25519),
+    fn from_parts(key_type: KeyType, key: Vec<u8>) -> Result<Self, KeyError> {
+        const WHAT: &str = "SubjectPublicKeyInfo";
+        let curve = match key_type {
+            KeyType::EcP256 => Some(oid::P256),
+            KeyType::EcP384 => Some(oid::P384),
+            KeyType::EcP521 => Some(oid::P521),
+            KeyType::Rsa | KeyType::Ed25519 => None,
+        };
+        let curve_der = curve
+            .map(|c| c.to_der())
+            .transpose()
+            .map_err(|e| DecodeError::new(WHAT, e))?;
+        let algorithm = match (key_type, &curve_der) {
+            (KeyType::Rsa, _) => AlgorithmIdentifierRef {
+                oid: oid::RSA_ENCRYPTION,
+                parameters: Some(AnyRef::NULL),
+            },
+            (KeyType::Ed25519, _) => AlgorithmIdentifierRef {
+                oid: oid::ED25519,
+                parameters: None,
+            },
+            (_, curve) => AlgorithmIdentifierRef {
+                oid: oid::EC_PUBLIC_KEY,
+                parameters: curve
+                    .as_deref()
+                    .map(AnyRef::from_der)
+                    .transpose()
+                    .map_err(|e| DecodeError::new(WHAT, e))?,
+            },
+        };
+        let spki = SubjectPublicKeyInfoRef {
+            algorithm,
+            subject_public_key: BitStringRef::from_bytes(&key)
+                .map_err(|e| DecodeError::new(WHAT, e))?,
         }
-        let mut body = Vec::with_capacity(alg.len() + key.len() + 8);
-        der::push_tlv(&mut body, tag::SEQUENCE, &alg);
-        let mut bits = Vec::with_capacity(key.len() + 1);
-        bits.push(0);
-        bits.extend_from_slice(&key);
-        der::push_tlv(&mut body, tag::BIT_STRING, &bits);
-        let mut spki = Vec::with_capacity(body.len() + 4);
-        der::push_tlv(&mut spki, tag::SEQUENCE, &body);
-        PublicKey {
+        .to_der()
+        .map_err(|e| DecodeError::new(WHAT, e))?;
+        Ok(PublicKey {
             key_type,
             key,
             spki,
-        }
+        })
     }
 
     /// The key type.
@@ -425,14 +442,11 @@ impl fmt::Debug for PrivateKey {
 impl PrivateKey {
     /// Parses a DER PKCS#8 `PrivateKeyInfo` (v1 or v2), checking it with the crypto library.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, KeyError> {
-        let mut outer = Reader::new(der, "PKCS#8 PrivateKeyInfo");
-        let mut info = outer.sequence("PKCS#8 PrivateKeyInfo")?;
-        outer.finish()?;
-        let version = info.small_uint()?;
-        if version > 1 {
-            return Err(DerError::new("PKCS#8 PrivateKeyInfo", "unknown version").into());
-        }
-        let key_type = algorithm(&mut info, "PKCS#8")?;
+        const WHAT: &str = "PKCS#8 PrivateKeyInfo";
+        // Decoding checks the version (v1, or v2 with a public key) and the structure.
+        let info =
+            pkcs8::PrivateKeyInfoRef::try_from(der).map_err(|e| DecodeError::new(WHAT, e))?;
+        let key_type = algorithm(&info.algorithm, "PKCS#8")?;
         let bad = || KeyError::BadPrivateKey { key_type };
         let public = match key_type {
             KeyType::EcP256 | KeyType::EcP384 | KeyType::EcP521 => {
@@ -506,6 +520,68 @@ impl zeroize::ZeroizeOnDrop for PrivateKey {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_keys_round_trip_through_their_encodings() {
+        for (key_type, alg) in [
+            (KeyType::EcP256, &rcgen::PKCS_ECDSA_P256_SHA256),
+            (KeyType::EcP384, &rcgen::PKCS_ECDSA_P384_SHA384),
+            (KeyType::Ed25519, &rcgen::PKCS_ED25519),
+        ] {
+            let pair = rcgen::KeyPair::generate_for(alg).unwrap();
+            // Built from the raw key, the SPKI is byte for byte the one rcgen writes.
+            let key = PublicKey::from_raw(key_type, pair.public_key_raw()).unwrap();
+            assert_eq!(
+                key.spki_der(),
+                rcgen::PublicKeyData::subject_public_key_info(&pair).as_slice(),
+                "{key_type}"
+            );
+            let parsed = PublicKey::from_spki_der(key.spki_der()).unwrap();
+            assert_eq!(parsed, key, "{key_type}");
+            if let Some((x, y)) = key.ec_coordinates() {
+                assert_eq!(PublicKey::from_ec_coordinates(key_type, x, y).unwrap(), key);
+            }
+            let private = PrivateKey::from_pkcs8_der(&pair.serialize_der()).unwrap();
+            assert!(private.matches(key_type, key.raw()), "{key_type}");
+        }
+        // RSA: modulus and exponent back and forth, a leading zero byte kept off the magnitude.
+        let n: Vec<u8> = std::iter::once(0xC1)
+            .chain((1..256).map(|i| i as u8))
+            .collect();
+        let key = PublicKey::from_rsa_components(&n, &[1, 0, 1]).unwrap();
+        assert_eq!(key.rsa_components(), Some((n.as_slice(), &[1u8, 0, 1][..])));
+        assert_eq!(PublicKey::from_spki_der(key.spki_der()).unwrap(), key);
+        let short = PublicKey::from_rsa_components(&n[..128], &[1, 0, 1]).unwrap_err();
+        assert!(
+            short.to_string().contains("shorter than 2048 bits"),
+            "{short}"
+        );
+    }
+
+    #[test]
+    fn unsupported_and_malformed_keys_are_named() {
+        // An SPKI of an unsupported curve (secp256k1).
+        let mut spki = PublicKey::from_raw(KeyType::EcP256, &[4; 65])
+            .unwrap()
+            .spki_der()
+            .to_vec();
+        let p256 = [0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+        let at = spki.windows(8).position(|w| w == p256).unwrap();
+        spki.splice(at - 2..at + 8, [0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x0A]);
+        spki[1] -= 3;
+        spki[3] -= 3;
+        assert_eq!(
+            PublicKey::from_spki_der(&spki).unwrap_err(),
+            KeyError::UnsupportedAlgorithm {
+                what: "SubjectPublicKeyInfo"
+            }
+        );
+        let err = PublicKey::from_spki_der(&[0x30, 0x03, 0x30, 0x01]).unwrap_err();
+        assert!(
+            matches!(&err, KeyError::Malformed(e) if e.structure() == "SubjectPublicKeyInfo"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn secret_pem_is_the_plain_pem_encoding() {

@@ -13,10 +13,10 @@
 //! Every parser refuses bad input with a typed error that names the rule broken; none panics.
 #![forbid(unsafe_code)]
 
+mod asn1;
 pub mod authorize;
 pub mod backoff;
 pub mod bundle;
-mod der;
 pub mod duration;
 pub mod id;
 pub mod jwt;
@@ -31,9 +31,9 @@ pub mod x509;
 /// The certificate and time types of the rustls ecosystem, as used in this crate's API.
 pub use rustls_pki_types as pki_types;
 
+pub use asn1::DecodeError;
 pub use authorize::{AuthorizationError, Authorizer};
 pub use bundle::{Bundle, BundleError, BundleSet, JwtBundle, X509Bundle};
-pub use der::DerError;
 pub use id::{IdError, SpiffeId, TrustDomain};
 pub use jwt::{JwtError, JwtSvid};
 pub use key::{KeyError, PrivateKey, PublicKey};

@@ -302,6 +302,32 @@ fn malformed_input_gets_typed_errors() {
     assert!(matches!(err, X509Error::InChain { index: 0, .. }), "{err}");
     let err = X509Svid::parse_pem(b"not pem", b"").unwrap_err();
     assert!(matches!(err, X509Error::Pem(_)), "{err}");
+
+    // The error says which structure, and which certificate of a chain, did not decode.
+    let ca = Ca::root("example.org");
+    let svid = ca.svid(ID);
+    let mut chain = svid.chain_der();
+    chain.extend_from_slice(&[0x30, 0x03, 0x02, 0x01]);
+    match X509Svid::parse_der(&chain, svid.private_key().pkcs8_der()).unwrap_err() {
+        X509Error::InChain { index: 1, source } => match *source {
+            X509Error::Malformed(e) => assert_eq!(e.structure(), "certificate chain", "{e}"),
+            other => panic!("{other}"),
+        },
+        other => panic!("{other}"),
+    }
+    let mut truncated = svid.chain_der();
+    truncated.truncate(truncated.len() - 1);
+    let err = verify_chain(&[CertificateDer::from(truncated)], &set_of(&[&ca])).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("certificate is not well-formed DER"),
+        "{err}"
+    );
+    let key_err = spiffe_core::PrivateKey::from_pkcs8_der(&[0x30, 0x00]).unwrap_err();
+    assert!(
+        matches!(&key_err, spiffe_core::KeyError::Malformed(e) if e.structure() == "PKCS#8 PrivateKeyInfo"),
+        "{key_err}"
+    );
 }
 
 mod props {

@@ -295,7 +295,9 @@ fn x509_entry(
     let der = CertificateDer::from(jwk::x5c_der(first).map_err(err)?);
     if let Some(jwk_key) = jwk_key {
         let cert = Cert::parse(&der).map_err(|e| err(e.to_string()))?;
-        if jwk_key.key_type() != cert.spki.key_type || jwk_key.raw() != cert.spki.key {
+        if jwk_key.key_type() != cert.public_key.key_type()
+            || jwk_key.raw() != cert.public_key.raw()
+        {
             return Err(err(
                 "key members do not match the \"x5c\" certificate's key".into(),
             ));
@@ -351,7 +353,7 @@ fn jwk_set(
             ..Jwk::default()
         };
         if let Ok(cert) = Cert::parse(der) {
-            jwk::set_key(&mut entry, &cert.spki.into());
+            jwk::set_key(&mut entry, &cert.public_key);
         }
         keys.push(entry);
     }

@@ -90,7 +90,7 @@ impl X509Bundle {
         let anchor = webpki::anchor_from_trusted_cert(&der)
             .map_err(|e| BundleError::Authority {
                 index,
-                source: X509Error::Malformed(crate::der::DerError::new(
+                source: X509Error::Malformed(crate::asn1::DecodeError::new(
                     "trust anchor",
                     webpki_reason(&e),
                 )),

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use aws_lc_rs::signature::{self, UnparsedPublicKey};
+use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
+use jsonwebtoken::{Algorithm, DecodingKey};
 
 use super::JwtError;
 use crate::key::{KeyType, PublicKey};
@@ -67,21 +69,32 @@ impl JwtAlgorithm {
         )
     }
 
-    fn verification(self) -> &'static dyn VerificationAlgorithm {
-        match self {
-            JwtAlgorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
-            JwtAlgorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
-            JwtAlgorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
-            JwtAlgorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
-            JwtAlgorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
-            JwtAlgorithm::ES512 => &signature::ECDSA_P521_SHA512_FIXED,
-            JwtAlgorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
-            JwtAlgorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
-            JwtAlgorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
-        }
+    /// The `jsonwebtoken` algorithm, for all but ES512, which that crate does not implement.
+    fn jose(self) -> Option<Algorithm> {
+        Some(match self {
+            JwtAlgorithm::RS256 => Algorithm::RS256,
+            JwtAlgorithm::RS384 => Algorithm::RS384,
+            JwtAlgorithm::RS512 => Algorithm::RS512,
+            JwtAlgorithm::ES256 => Algorithm::ES256,
+            JwtAlgorithm::ES384 => Algorithm::ES384,
+            JwtAlgorithm::PS256 => Algorithm::PS256,
+            JwtAlgorithm::PS384 => Algorithm::PS384,
+            JwtAlgorithm::PS512 => Algorithm::PS512,
+            JwtAlgorithm::ES512 => return None,
+        })
     }
 
     /// Verifies a JWS signature (ECDSA signatures in the fixed `r || s` form of RFC 7518 3.4).
+    ///
+    /// The key type is checked against the algorithm first (so an RSA key never verifies an
+    /// ES256 token, nor a P-256 key an ES384 one); the signature is then checked by
+    /// `jsonwebtoken`'s aws-lc-rs provider, or for ES512, which that crate does not implement,
+    /// by aws-lc-rs directly.
+    ///
+    /// # Errors
+    ///
+    /// [`JwtError::KeyAlgorithmMismatch`] when the key cannot verify this algorithm,
+    /// [`JwtError::BadSignature`] when the signature does not verify.
     pub fn verify(self, key: &PublicKey, message: &[u8], sig: &[u8]) -> Result<(), JwtError> {
         if !self.suits(key.key_type()) {
             return Err(JwtError::KeyAlgorithmMismatch {
@@ -89,8 +102,26 @@ impl JwtAlgorithm {
                 key_type: key.key_type(),
             });
         }
-        UnparsedPublicKey::new(self.verification(), key.raw())
-            .verify(message, sig)
+        let Some(alg) = self.jose() else {
+            return UnparsedPublicKey::new(&signature::ECDSA_P521_SHA512_FIXED, key.raw())
+                .verify(message, sig)
+                .map_err(|_| JwtError::BadSignature);
+        };
+        // The raw key is what the provider expects: an uncompressed EC point, or a DER
+        // `RSAPublicKey`.
+        let decoding = if key.key_type() == KeyType::Rsa {
+            DecodingKey::from_rsa_der(key.raw())
+        } else {
+            DecodingKey::from_ec_der(key.raw())
+        };
+        let verifier = (DEFAULT_PROVIDER.verifier_factory)(&alg, &decoding).map_err(|_| {
+            JwtError::KeyAlgorithmMismatch {
+                alg: self,
+                key_type: key.key_type(),
+            }
+        })?;
+        verifier
+            .verify(message, &sig.to_vec())
             .map_err(|_| JwtError::BadSignature)
     }
 }

@@ -1,4 +1,23 @@
 //! JWT-SVIDs (JWT-SVID.md): strict parsing and validation of compact JWS tokens.
+//!
+//! Signatures are verified by `jsonwebtoken` (its aws-lc-rs provider) for every algorithm it
+//! implements; ES512, which JWT-SVID.md allows and `jsonwebtoken` 12 does not implement, is
+//! verified by aws-lc-rs directly. The other SPIFFE rules are this module's own, because
+//! `jsonwebtoken` cannot express them:
+//!
+//! - **size cap** (64 KiB) before any decoding: `jsonwebtoken` decodes whatever it is given;
+//! - **header**: only `alg`, `kid` and `typ`, each once; `jsonwebtoken::Header` accepts and
+//!   ignores unknown members (and members such as `jku`, `jwk`, `x5u`, `crit`), which JWT-SVID.md
+//!   leaves no room for;
+//! - **`alg` bound to the key type** ([`JwtAlgorithm::suits`]) with an error that says so, and
+//!   `none`, HS* and EdDSA not representable at all;
+//! - **`typ`** `JWT` or `JOSE` when present; `jsonwebtoken` does not check `typ`;
+//! - **`aud`** must hold *every* expected audience; `jsonwebtoken::Validation` accepts a token
+//!   that holds *any* of them;
+//! - **`exp`/`nbf`** checked at a time the caller chooses ([`Validation::at`]), `exp` exclusive
+//!   as RFC 7519 4.1.4 says; `jsonwebtoken` reads the wall clock and accepts a token at its
+//!   `exp` second;
+//! - **`sub`** must be a SPIFFE ID, and selects the trust domain whose bundle holds the key.
 
 mod alg;
 mod error;

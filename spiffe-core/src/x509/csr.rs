@@ -7,27 +7,24 @@
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use thiserror::Error;
 
-use crate::der::{DerError, Reader, tag};
-use crate::key::{KeyError, KeyType, PublicKey, SpkiRef};
+use der::asn1::BitStringRef;
+use der::{Decode, Encode, Reader, SliceReader};
+use spki::AlgorithmIdentifierRef;
+use x509_cert::ext::Extensions;
+use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::request::{CertReqInfo, Version};
 
-/// Signature algorithm OIDs (DER contents) accepted on CSRs.
-mod oid {
-    pub(super) const ECDSA_SHA256: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02];
-    pub(super) const ECDSA_SHA384: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x03];
-    pub(super) const ECDSA_SHA512: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x04];
-    pub(super) const RSA_SHA256: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B];
-    pub(super) const RSA_SHA384: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0C];
-    pub(super) const RSA_SHA512: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0D];
-    pub(super) const ED25519: &[u8] = &[0x2B, 0x65, 0x70];
-}
+use crate::asn1::{DecodeError, oid};
+use crate::key::{KeyError, KeyType, PublicKey, SpkiRef};
 
 /// Why a CSR was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum CsrError {
     /// Not a well-formed PKCS#10 structure.
-    #[error("CSR is malformed: {0}")]
-    Malformed(#[from] DerError),
+    #[error(transparent)]
+    Malformed(#[from] DecodeError),
     /// The public key cannot be used.
     #[error("CSR public key: {0}")]
     PublicKey(KeyError),
@@ -50,51 +47,32 @@ pub struct CertificateRequest {
     dns_sans: Vec<String>,
 }
 
-/// `pkcs-9-at-extensionRequest` (1.2.840.113549.1.9.14).
-const EXTENSION_REQUEST: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x0E];
-/// `id-ce-subjectAltName` (2.5.29.17).
-const SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1D, 0x11];
+/// What this crate calls the structure in decoding errors.
+const WHAT: &str = "CSR";
+
+fn malformed(e: impl ToString) -> CsrError {
+    CsrError::Malformed(DecodeError::new(WHAT, e))
+}
 
 /// The URI and DNS names of a requested subjectAltName extension, from the CSR's attributes.
-fn requested_sans(attributes: &[u8]) -> Result<(Vec<String>, Vec<String>), DerError> {
+fn requested_sans(info: &CertReqInfo) -> Result<(Vec<String>, Vec<String>), CsrError> {
     let (mut uris, mut dns) = (Vec::new(), Vec::new());
-    let mut attrs = Reader::new(attributes, "CSR attributes");
-    while !attrs.is_empty() {
-        let mut attr = attrs.sequence("CSR attribute")?;
-        let oid = attr.read(tag::OID)?;
-        let values = attr.read(tag::SET)?;
-        if oid != EXTENSION_REQUEST {
-            continue;
-        }
-        let mut values = Reader::new(values, "extensionRequest");
-        while !values.is_empty() {
-            let mut exts = values.sequence("requested extensions")?;
-            while !exts.is_empty() {
-                let mut ext = exts.sequence("requested extension")?;
-                let id = ext.read(tag::OID)?;
-                if ext.peek_tag() == Some(tag::BOOLEAN) {
-                    ext.boolean()?;
-                }
-                let value = ext.read(tag::OCTET_STRING)?;
-                if id != SUBJECT_ALT_NAME {
-                    continue;
-                }
-                let mut outer = Reader::new(value, "requested subjectAltName");
-                let mut names = outer.sequence("requested subjectAltName")?;
-                while !names.is_empty() {
-                    let (t, contents, _) = names.read_any()?;
-                    let text = || {
-                        std::str::from_utf8(contents)
-                            .map(str::to_owned)
-                            .map_err(|_| {
-                                DerError::new("requested subjectAltName", "name is not text")
-                            })
-                    };
-                    match t {
-                        tag::IMPLICIT_6 => uris.push(text()?),
-                        tag::IMPLICIT_2 => dns.push(text()?),
-                        _ => {}
-                    }
+    let requests = info
+        .attributes
+        .iter()
+        .filter(|a| a.oid == oid::EXTENSION_REQUEST);
+    for value in requests.flat_map(|a| a.values.iter()) {
+        let extensions: Extensions = value.decode_as().map_err(malformed)?;
+        for ext in extensions
+            .iter()
+            .filter(|e| e.extn_id == oid::SUBJECT_ALT_NAME)
+        {
+            let san = SubjectAltName::from_der(ext.extn_value.as_bytes()).map_err(malformed)?;
+            for name in san.0 {
+                match name {
+                    GeneralName::UniformResourceIdentifier(u) => uris.push(u.to_string()),
+                    GeneralName::DnsName(d) => dns.push(d.to_string()),
+                    _ => {}
                 }
             }
         }
@@ -102,42 +80,54 @@ fn requested_sans(attributes: &[u8]) -> Result<(Vec<String>, Vec<String>), DerEr
     Ok((uris, dns))
 }
 
+/// The signed parts of a PKCS#10 structure: the encoded `CertificationRequestInfo` (the signed
+/// bytes, as they appear), the signature algorithm and the signature.
+type SignedParts<'a> = (&'a [u8], AlgorithmIdentifierRef<'a>, BitStringRef<'a>);
+
+fn signed_parts(der: &[u8]) -> der::Result<SignedParts<'_>> {
+    let mut reader = SliceReader::new(der)?;
+    let parts = reader.sequence(|r| -> der::Result<SignedParts<'_>> {
+        Ok((r.tlv_bytes()?, r.decode()?, r.decode()?))
+    })?;
+    reader.finish()?;
+    Ok(parts)
+}
+
 impl CertificateRequest {
     /// Parses a DER CSR and verifies its signature with the key it carries.
+    ///
+    /// # Errors
+    ///
+    /// [`CsrError::Malformed`] when it does not decode as PKCS#10 (version 0),
+    /// [`CsrError::PublicKey`] for a key type or size that is not supported,
+    /// [`CsrError::UnsupportedSignatureAlgorithm`] for a signature algorithm that does not fit
+    /// the key, [`CsrError::BadSignature`] when the self-signature does not verify.
     pub fn parse_and_verify(der: &[u8]) -> Result<Self, CsrError> {
-        let mut outer = Reader::new(der, "CertificationRequest");
-        let mut req = outer.sequence("CertificationRequest")?;
-        outer.finish()?;
-        let (_, info_contents, info_whole) = req.read_any()?;
-        let mut alg = req.sequence("signatureAlgorithm")?;
-        let alg_oid = alg.read(tag::OID)?;
-        // Parameters: absent for ECDSA and Ed25519, NULL for RSA PKCS#1.
-        alg.read_optional(tag::NULL)?;
-        alg.finish()?;
-        let sig = req.bit_string_octets()?;
-        req.finish()?;
-
-        let mut info = Reader::new(info_contents, "CertificationRequestInfo");
-        if info.small_uint()? != 0 {
-            return Err(DerError::new("CertificationRequestInfo", "version must be 0").into());
+        let (info_der, alg, sig) = signed_parts(der).map_err(malformed)?;
+        let info = CertReqInfo::from_der(info_der).map_err(malformed)?;
+        if info.version != Version::V1 {
+            return Err(malformed("CertificationRequestInfo version must be 0"));
         }
-        info.read(tag::SEQUENCE)?; // subject
-        let spki_der = info.read_whole(tag::SEQUENCE)?;
-        let attributes = info.read_optional(tag::CONTEXT_0)?;
-        info.finish()?;
-        let (uri_sans, dns_sans) = match attributes {
-            Some(a) => requested_sans(a)?,
-            None => (Vec::new(), Vec::new()),
-        };
-        let spki = SpkiRef::parse(spki_der).map_err(|e| match e {
-            KeyError::Der(d) => CsrError::Malformed(d),
+        // Parameters: absent for ECDSA and Ed25519, NULL for RSA PKCS#1.
+        if alg.parameters.is_some_and(|p| !p.is_null()) {
+            return Err(malformed(
+                "signature algorithm parameters must be absent or NULL",
+            ));
+        }
+        let sig = sig
+            .as_bytes()
+            .ok_or_else(|| malformed("the signature BIT STRING has unused bits"))?;
+        let (uri_sans, dns_sans) = requested_sans(&info)?;
+        let spki_der = info.public_key.to_der().map_err(malformed)?;
+        let spki = SpkiRef::parse(&spki_der).map_err(|e| match e {
+            KeyError::Malformed(d) => CsrError::Malformed(d),
             other => CsrError::PublicKey(other),
         })?;
 
         let unsupported = CsrError::UnsupportedSignatureAlgorithm {
             key_type: spki.key_type,
         };
-        let verification: &dyn VerificationAlgorithm = match (spki.key_type, alg_oid) {
+        let verification: &dyn VerificationAlgorithm = match (spki.key_type, alg.oid) {
             (KeyType::EcP256, oid::ECDSA_SHA256) => &signature::ECDSA_P256_SHA256_ASN1,
             (KeyType::EcP256, oid::ECDSA_SHA384) => &signature::ECDSA_P256_SHA384_ASN1,
             (KeyType::EcP384, oid::ECDSA_SHA384) => &signature::ECDSA_P384_SHA384_ASN1,
@@ -150,10 +140,10 @@ impl CertificateRequest {
             _ => return Err(unsupported),
         };
         UnparsedPublicKey::new(verification, spki.key)
-            .verify(info_whole, sig)
+            .verify(info_der, sig)
             .map_err(|_| CsrError::BadSignature)?;
         Ok(CertificateRequest {
-            public_key: spki.into(),
+            public_key: PublicKey::from(spki),
             uri_sans,
             dns_sans,
         })

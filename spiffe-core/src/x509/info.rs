@@ -21,6 +21,8 @@ pub struct CertificateInfo {
     pub public_key: PublicKey,
     /// Basic Constraints cA (false when the extension is absent).
     pub is_ca: bool,
+    /// Basic Constraints `pathLenConstraint`, when present.
+    pub path_len: Option<u8>,
     /// Key Usage bits and criticality, when present.
     pub key_usage: Option<(KeyUsage, bool)>,
     /// The first URI SAN, if any, and how many there are.
@@ -31,6 +33,13 @@ pub struct CertificateInfo {
     pub subject_key_id: Option<Vec<u8>>,
     /// The Authority Key Identifier's key identifier, when present.
     pub authority_key_id: Option<Vec<u8>>,
+    /// The subject name, as RFC 4514 text.
+    pub subject: String,
+    /// The subject name, DER-encoded (compare it with another certificate's
+    /// [`issuer_der`](Self::issuer_der) to match issuers by name).
+    pub subject_der: Vec<u8>,
+    /// The issuer name, DER-encoded.
+    pub issuer_der: Vec<u8>,
 }
 
 impl CertificateInfo {
@@ -38,19 +47,20 @@ impl CertificateInfo {
     pub fn parse(der: &CertificateDer<'_>) -> Result<Self, X509Error> {
         let c = Cert::parse(der)?;
         Ok(CertificateInfo {
-            serial: c.serial.to_vec(),
+            serial: c.serial,
             not_before: c.not_before,
             not_after: c.not_after,
-            public_key: c.spki.into(),
+            public_key: c.public_key,
             is_ca: matches!(c.basic_constraints, Some((true, _))),
+            path_len: c.basic_constraints.and_then(|(_, len)| len),
             key_usage: c.key_usage,
-            uri_san: c
-                .first_uri
-                .and_then(|u| std::str::from_utf8(u).ok())
-                .map(str::to_owned),
+            uri_san: c.first_uri,
             uri_san_count: c.uri_count,
-            subject_key_id: c.subject_key_id.map(<[u8]>::to_vec),
-            authority_key_id: c.authority_key_id.map(<[u8]>::to_vec),
+            subject_key_id: c.subject_key_id,
+            authority_key_id: c.authority_key_id,
+            subject: c.subject_text,
+            subject_der: c.subject_der,
+            issuer_der: c.issuer_der,
         })
     }
 

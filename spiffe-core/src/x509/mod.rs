@@ -30,7 +30,7 @@ pub fn leaf_spiffe_id(
 
 use thiserror::Error;
 
-use crate::der::DerError;
+use crate::asn1::DecodeError;
 use crate::id::IdError;
 use crate::key::KeyError;
 
@@ -43,9 +43,9 @@ pub enum X509Error {
     /// A chain with no certificate.
     #[error("certificate chain is empty")]
     EmptyChain,
-    /// A certificate that is not well-formed DER.
-    #[error("certificate is malformed: {0}")]
-    Malformed(#[from] DerError),
+    /// A certificate (or chain) that does not decode.
+    #[error(transparent)]
+    Malformed(#[from] DecodeError),
     /// A certificate whose public key cannot be used.
     #[error("certificate public key: {0}")]
     PublicKey(KeyError),
@@ -72,9 +72,6 @@ pub enum X509Error {
     /// The URI SAN is not a SPIFFE ID.
     #[error("leaf URI SAN is not a valid SPIFFE ID: {0}")]
     InvalidUriSan(IdError),
-    /// The URI SAN is a non-UTF-8 byte string.
-    #[error("leaf URI SAN is not ASCII text")]
-    UriSanNotText,
     /// The leaf's SPIFFE ID has no path.
     #[error("leaf SPIFFE ID {id} has no path; a leaf X509-SVID must have a non-root path")]
     RootPathId {

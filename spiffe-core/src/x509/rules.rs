@@ -8,13 +8,12 @@ use crate::id::SpiffeId;
 /// exactly one URI SAN that is a SPIFFE ID with a non-root path; Basic Constraints present with
 /// cA=false; Key Usage present, critical, with digitalSignature and without keyCertSign and
 /// cRLSign; Extended Key Usage, when present, with both serverAuth and clientAuth.
-pub(crate) fn leaf(cert: &Cert<'_>) -> Result<SpiffeId, X509Error> {
-    let uri = match (cert.uri_count, cert.first_uri) {
+pub(crate) fn leaf(cert: &Cert) -> Result<SpiffeId, X509Error> {
+    let uri = match (cert.uri_count, cert.first_uri.as_deref()) {
         (0, _) | (_, None) => return Err(X509Error::NoUriSan),
         (1, Some(uri)) => uri,
         (count, _) => return Err(X509Error::MultipleUriSans { count }),
     };
-    let uri = std::str::from_utf8(uri).map_err(|_| X509Error::UriSanNotText)?;
     let id = SpiffeId::parse(uri).map_err(X509Error::InvalidUriSan)?;
     if id.is_root() {
         return Err(X509Error::RootPathId {
@@ -56,7 +55,7 @@ pub(crate) fn leaf(cert: &Cert<'_>) -> Result<SpiffeId, X509Error> {
 /// X509-SVID.md asks signing certificates to mark Key Usage critical too; that is not enforced
 /// here, because upstream roots outside the trust domain's control (an enterprise CA) often do
 /// not, and RFC 5280 path validation does not require it.
-pub(crate) fn signing(cert: &Cert<'_>, index: usize) -> Result<(), X509Error> {
+pub(crate) fn signing(cert: &Cert, index: usize) -> Result<(), X509Error> {
     if !matches!(cert.basic_constraints, Some((true, _))) {
         return Err(X509Error::SigningCertNotCa { index });
     }

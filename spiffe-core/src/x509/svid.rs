@@ -7,7 +7,6 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use super::{Cert, X509Error, rules};
-use crate::der::Reader;
 use crate::id::SpiffeId;
 use crate::key::PrivateKey;
 
@@ -49,7 +48,7 @@ impl X509Svid {
             let cert = Cert::parse(der).map_err(|e| e.in_chain(index))?;
             rules::signing(&cert, index)?;
         }
-        if !key.matches(leaf.spki.key_type, leaf.spki.key) {
+        if !key.matches(leaf.public_key.key_type(), leaf.public_key.raw()) {
             return Err(X509Error::KeyMismatch);
         }
         let (not_before, not_after) = (leaf.not_before, leaf.not_after);
@@ -156,25 +155,15 @@ pub(crate) fn unix_to_system(secs: i64) -> SystemTime {
 pub(crate) fn split_der_certificates(
     der: &[u8],
 ) -> Result<Vec<CertificateDer<'static>>, X509Error> {
-    let mut r = Reader::new(der, "certificate chain");
-    let mut out = Vec::new();
-    while !r.is_empty() {
-        let (tag, _, whole) = r
-            .read_any()
-            .map_err(|e| X509Error::from(e).in_chain(out.len()))?;
-        if tag != crate::der::tag::SEQUENCE {
-            return Err(X509Error::from(crate::der::DerError::new(
-                "certificate chain",
-                "expected a certificate SEQUENCE",
-            ))
-            .in_chain(out.len()));
-        }
-        out.push(CertificateDer::from(whole.to_vec()));
-    }
-    if out.is_empty() {
+    let certs = crate::asn1::split_sequences(der)
+        .map_err(|(index, e)| X509Error::Malformed(e).in_chain(index))?;
+    if certs.is_empty() {
         return Err(X509Error::EmptyChain);
     }
-    Ok(out)
+    Ok(certs
+        .into_iter()
+        .map(|c| CertificateDer::from(c.to_vec()))
+        .collect())
 }
 
 /// Reads every `CERTIFICATE` block of a PEM text.
