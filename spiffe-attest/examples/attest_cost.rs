@@ -1,8 +1,9 @@
 //! Cost of attesting a caller with the unix attestor (the Workload API's per-call work), on
-//! this process's own PID, in total and by part:
+//! this process's own PID, in total and by part, beside the same `/proc` reads done with the
+//! `procfs` crate:
 //!
 //! ```text
-//! cargo run --release -p spiffe-benches --example attest_cost
+//! cargo run --release -p spiffe-attest --example attest_cost
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -87,6 +88,15 @@ async fn main() {
     report(
         "  baseline: tokio spawn_blocking round trip",
         time_async(|| async { tokio::task::spawn_blocking(|| ()).await.unwrap() }).await,
+    );
+    report(
+        "  baseline: the guard's capture reads on procfs",
+        time_sync(|| {
+            // What `capture` reads (`stat`, then `status`), through procfs's full parsers.
+            let process = procfs::process::Process::new(pid).unwrap();
+            assert!(process.stat().unwrap().starttime > 0);
+            assert!(process.status().unwrap().groups.len() < 65536);
+        }),
     );
     report(
         "  baseline: read /proc/self/status",
