@@ -68,16 +68,12 @@ pub(crate) struct Cert {
     pub(crate) first_uri: Option<String>,
     pub(crate) subject_key_id: Option<Vec<u8>>,
     pub(crate) authority_key_id: Option<Vec<u8>>,
-    /// The encoded subject and issuer names, and the subject as RFC 4514 text.
-    pub(crate) subject_der: Vec<u8>,
-    pub(crate) issuer_der: Vec<u8>,
-    pub(crate) subject_text: String,
 }
 
 /// What this crate calls the structure in decoding errors.
 const WHAT: &str = "certificate";
 
-fn malformed(e: impl ToString) -> X509Error {
+pub(crate) fn malformed(e: impl ToString) -> X509Error {
     X509Error::Malformed(DecodeError::new(WHAT, e))
 }
 
@@ -85,6 +81,12 @@ impl Cert {
     /// Decodes a DER certificate (any version: a v1 certificate simply has no extensions, which
     /// the SPIFFE rules then refuse where they require one).
     pub(crate) fn parse(der: &[u8]) -> Result<Self, X509Error> {
+        Self::decode(der).map(|(cert, _)| cert)
+    }
+
+    /// [`Cert::parse`], also returning the decoded certificate (for the fields SPIFFE rules do
+    /// not read, such as names).
+    pub(crate) fn decode(der: &[u8]) -> Result<(Self, Certificate), X509Error> {
         let cert = Certificate::from_der(der).map_err(malformed)?;
         let tbs = cert.tbs_certificate();
         let validity = tbs.validity();
@@ -109,9 +111,6 @@ impl Cert {
             first_uri: None,
             subject_key_id: None,
             authority_key_id: None,
-            subject_der: tbs.subject().to_der().map_err(malformed)?,
-            issuer_der: tbs.issuer().to_der().map_err(malformed)?,
-            subject_text: tbs.subject().to_string(),
         };
         // Each extension may appear once (RFC 5280 4.2); track the ones we interpret.
         let mut seen = 0u8;
@@ -162,7 +161,7 @@ impl Cert {
             }
             seen |= bit;
         }
-        Ok(out)
+        Ok((out, cert))
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use der::Encode;
 use rustls_pki_types::CertificateDer;
 
 use super::{Cert, KeyUsage, X509Error};
@@ -45,7 +46,9 @@ pub struct CertificateInfo {
 impl CertificateInfo {
     /// Reads a DER certificate.
     pub fn parse(der: &CertificateDer<'_>) -> Result<Self, X509Error> {
-        let c = Cert::parse(der)?;
+        let (c, cert) = Cert::decode(der)?;
+        let tbs = cert.tbs_certificate();
+        let name_der = |n: &x509_cert::name::Name| n.to_der().map_err(super::cert::malformed);
         Ok(CertificateInfo {
             serial: c.serial,
             not_before: c.not_before,
@@ -58,9 +61,9 @@ impl CertificateInfo {
             uri_san_count: c.uri_count,
             subject_key_id: c.subject_key_id,
             authority_key_id: c.authority_key_id,
-            subject: c.subject_text,
-            subject_der: c.subject_der,
-            issuer_der: c.issuer_der,
+            subject: tbs.subject().to_string(),
+            subject_der: name_der(tbs.subject())?,
+            issuer_der: name_der(tbs.issuer())?,
         })
     }
 
