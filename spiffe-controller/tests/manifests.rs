@@ -253,7 +253,13 @@ fn the_seed_cluster_spiffe_id_is_the_example() {
         "spiffe://mycompany.com/ns/{{ .Pod.Namespace }}/sa/{{ .Pod.ServiceAccount }}"
     );
     assert_eq!(
-        c.spec.pod_selector.as_ref().unwrap().match_labels["app"],
+        c.spec
+            .pod_selector
+            .as_ref()
+            .unwrap()
+            .match_labels
+            .as_ref()
+            .unwrap()["app"],
         "payment-service"
     );
     assert_eq!(
