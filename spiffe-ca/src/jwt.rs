@@ -9,9 +9,9 @@ use serde::Serialize;
 use spiffe_core::SpiffeId;
 use spiffe_core::jwt::{JwtAlgorithm, assemble, signing_input};
 
-use crate::CaError;
 use crate::keys::Signer;
 use crate::x509::unix;
+use crate::{CaError, CryptoError};
 
 /// A JWT-SVID signing key with its key ID and lifetime.
 pub struct JwtAuthority {
@@ -74,7 +74,9 @@ pub(crate) fn random_id(len: usize) -> Result<String, CaError> {
     let mut bytes = vec![0u8; len];
     SystemRandom::new()
         .fill(&mut bytes)
-        .map_err(|_| CaError::Crypto("random identifier".into()))?;
+        .map_err(|_| CryptoError::Random {
+            purpose: "identifier",
+        })?;
     // 62 symbols: the small modulo bias is irrelevant for identifiers that need only be unique.
     Ok(bytes
         .iter()
@@ -104,17 +106,21 @@ impl JwtAuthority {
         not_after: i64,
     ) -> Result<Self, CaError> {
         if !algorithm.suits(signer.public_key().key_type()) {
-            return Err(CaError::Crypto(format!(
-                "a {} key cannot sign {algorithm}",
-                signer.key_type()
-            )));
+            return Err(CryptoError::AlgorithmMismatch {
+                key_type: signer.key_type(),
+                algorithm,
+            }
+            .into());
         }
         let header = serde_json::to_string(&Header {
             alg: algorithm.as_str(),
             kid: &kid,
             typ: "JWT",
         })
-        .map_err(|e| CaError::Crypto(e.to_string()))?;
+        .map_err(|source| CryptoError::Json {
+            part: "header",
+            source,
+        })?;
         Ok(JwtAuthority {
             kid,
             signer,
@@ -175,7 +181,10 @@ impl JwtAuthority {
                 None
             },
         };
-        let claims = serde_json::to_string(&claims).map_err(|e| CaError::Crypto(e.to_string()))?;
+        let claims = serde_json::to_string(&claims).map_err(|source| CryptoError::Json {
+            part: "claims",
+            source,
+        })?;
         let input = signing_input(&self.header, &claims);
         let sig = self.signer.sign_jws(self.algorithm, input.as_bytes())?;
         Ok(assemble(input, &sig))

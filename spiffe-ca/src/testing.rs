@@ -20,8 +20,8 @@ use spiffe_core::{BundleSet, JwtSvid, PrivateKey, SpiffeId, SvidCell, TrustDomai
 
 use crate::keys::{CaKeyType, Signer, SoftSigner};
 use crate::{
-    CaConfig, CaError, CertificateAuthority, Clock, JwtSvidParams, MemoryKeyManager, SystemClock,
-    X509SvidParams,
+    CaConfig, CaError, CertificateAuthority, CertificateError, Clock, CryptoError, JwtSvidParams,
+    MemoryKeyManager, SystemClock, X509SvidParams,
 };
 
 /// A trust domain whose authority lives in this process.
@@ -31,7 +31,11 @@ pub struct TestTrustDomain {
 }
 
 fn id(s: &str) -> Result<SpiffeId, CaError> {
-    SpiffeId::parse(s).map_err(|e| CaError::Certificate(format!("{s:?}: {e}")))
+    SpiffeId::parse(s).map_err(|source| CaError::InvalidId {
+        input: s.to_owned(),
+        what: "SPIFFE ID",
+        source,
+    })
 }
 
 impl TestTrustDomain {
@@ -42,8 +46,11 @@ impl TestTrustDomain {
 
     /// The same on a given clock (for example a [`crate::ManualClock`]).
     pub fn with_clock(trust_domain: &str, clock: Arc<dyn Clock>) -> Result<Self, CaError> {
-        let td = TrustDomain::parse(trust_domain)
-            .map_err(|e| CaError::Certificate(format!("{trust_domain:?}: {e}")))?;
+        let td = TrustDomain::parse(trust_domain).map_err(|source| CaError::InvalidId {
+            input: trust_domain.to_owned(),
+            what: "trust domain",
+            source,
+        })?;
         Self::with_config(CaConfig::new(td), clock)
     }
 
@@ -75,9 +82,9 @@ impl TestTrustDomain {
                 dns_names: dns_names.iter().map(|s| (*s).to_owned()).collect(),
             },
         )?;
-        let private = PrivateKey::from_pkcs8_der(key.pkcs8_der())
-            .map_err(|e| CaError::Crypto(e.to_string()))?;
-        X509Svid::new(chain, private).map_err(|e| CaError::Certificate(e.to_string()))
+        let private =
+            PrivateKey::from_pkcs8_der(key.pkcs8_der()).map_err(CryptoError::PrivateKey)?;
+        X509Svid::new(chain, private).map_err(|e| CertificateError::NotAnSvid(e).into())
     }
 
     /// An [`SvidCell`] holding a fresh X509-SVID for `spiffe_id`, ready for rustls configs.
@@ -104,7 +111,7 @@ impl TestTrustDomain {
             issuer: None,
             with_jti: false,
         })?;
-        JwtSvid::parse_insecure(&token).map_err(|e| CaError::Certificate(e.to_string()))
+        JwtSvid::parse_insecure(&token).map_err(CaError::JwtSvid)
     }
 
     /// A bundle set holding this trust domain's bundle.
