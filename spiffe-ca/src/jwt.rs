@@ -86,6 +86,11 @@ pub(crate) fn random_id(len: usize) -> Result<String, CaError> {
 
 impl JwtAuthority {
     /// A new key valid from `now` for `ttl`, with a random 32-character key ID.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Crypto`] if the random key ID cannot be drawn, the key's type does not suit
+    /// `algorithm`, or the header does not serialize.
     pub fn create(
         signer: Arc<dyn Signer>,
         algorithm: JwtAlgorithm,
@@ -98,6 +103,11 @@ impl JwtAuthority {
     }
 
     /// Rebuilds a key from stored facts.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Crypto`] ([`CryptoError::AlgorithmMismatch`]) if the key's type does not suit
+    /// `algorithm`, or ([`CryptoError::Json`]) if the header does not serialize.
     pub fn restore(
         kid: String,
         signer: Arc<dyn Signer>,
@@ -158,6 +168,12 @@ impl JwtAuthority {
 
     /// Mints a JWT-SVID: header `alg`, `kid`, `typ: JWT`; claims `sub`, `aud`, `exp`, `iat`, and
     /// `iss`/`jti` when asked. `exp` is capped by the key's own expiry.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::ZeroTtl`] for a zero TTL, [`CaError::NoAudience`] without a non-empty
+    /// audience, [`CaError::Crypto`] if the `jti` cannot be drawn, the claims do not serialize
+    /// or the key fails to sign.
     pub fn mint(&self, params: &JwtSvidParams, now: SystemTime) -> Result<String, CaError> {
         if params.ttl.is_zero() {
             return Err(CaError::ZeroTtl);

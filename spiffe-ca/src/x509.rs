@@ -150,6 +150,12 @@ impl X509Authority {
     /// upstream CA's expiry), self-signed or signed by `upstream`. The certificate is a CA
     /// (Basic Constraints cA=true, critical) with `pathLenConstraint` [`CA_PATH_LEN`] (0): it
     /// signs SVIDs, not other CAs.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Crypto`] if the serial number cannot be drawn; [`CaError::Certificate`] if
+    /// the trust domain cannot be a URI SAN, the validity is out of range, or signing the
+    /// certificate fails (the key or the upstream CA refused).
     pub fn create(
         td: &TrustDomain,
         signer: Arc<dyn Signer>,
@@ -224,6 +230,11 @@ impl X509Authority {
 
     /// Rebuilds an authority from its certificate, what follows a leaf in its SVID chains
     /// (empty for a self-signed CA), its published roots and its key.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Certificate`] if `cert` does not parse, cannot be used as an issuer, or does
+    /// not carry `signer`'s public key.
     pub fn restore(
         cert: CertificateDer<'static>,
         chain: Vec<CertificateDer<'static>>,
@@ -304,6 +315,13 @@ impl X509Authority {
     /// backdated by [`BACKDATE`], `notAfter` = now + TTL, cut at (or, with
     /// [`TtlPolicy::Refuse`], refused beyond) the authority's own `notAfter`. Returns the chain,
     /// leaf first.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::ZeroTtl`] for a zero TTL; [`CaError::TtlBeyondAuthority`] for a TTL past the
+    /// authority's expiry under [`TtlPolicy::Refuse`]; [`CaError::DnsName`] for a DNS name that
+    /// cannot be in a certificate; [`CaError::Crypto`] if the serial number cannot be drawn;
+    /// [`CaError::Certificate`] if the SPIFFE ID cannot be a URI SAN or signing fails.
     pub fn mint(
         &self,
         public_key: &PublicKey,

@@ -49,6 +49,13 @@ impl CertificateAuthority {
     }
 
     /// Mints an X509-SVID for a public key with the active CA. Returns the chain, leaf first.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::ForeignTrustDomain`] or [`CaError::RootId`] for an ID outside the trust
+    /// domain or without a path; [`CaError::KeyTypeNotAllowed`] or [`CaError::RsaKeySize`] for
+    /// a key the configuration does not allow; [`CaError::NoActiveAuthority`]; and what
+    /// [`X509Authority::mint`](crate::X509Authority::mint) refuses (TTL, DNS names, signing).
     pub fn mint_x509_svid(
         &self,
         public_key: &PublicKey,
@@ -62,6 +69,11 @@ impl CertificateAuthority {
 
     /// Mints an X509-SVID from a PKCS#10 CSR: its signature is checked and only its public key
     /// is used; everything else comes from `params`.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Csr`] if the CSR does not parse or its signature does not verify; otherwise
+    /// as [`CertificateAuthority::mint_x509_svid`].
     pub fn mint_x509_svid_from_csr(
         &self,
         csr_der: &[u8],
@@ -72,6 +84,12 @@ impl CertificateAuthority {
     }
 
     /// Mints a JWT-SVID with the active JWT key.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::ForeignTrustDomain`] or [`CaError::RootId`] for an ID outside the trust
+    /// domain or without a path; [`CaError::NoActiveAuthority`]; and what
+    /// [`JwtAuthority::mint`](crate::JwtAuthority::mint) refuses (TTL, audience, signing).
     pub fn mint_jwt_svid(&self, params: &JwtSvidParams) -> Result<String, CaError> {
         self.check_id(&params.spiffe_id)?;
         self.active_jwt()?.mint(params, self.clock.now())

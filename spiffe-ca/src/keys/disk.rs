@@ -21,6 +21,11 @@ impl DiskKeyManager {
     /// Opens the key directory: created with mode 0700 if missing (an existing one keeps its
     /// mode); refused if another user controls it or a directory above it
     /// ([`spiffe_fs::ensure_trusted_dir`]), since whoever can write there chooses the CA key.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Io`] (permission denied) if the directory is not trusted or cannot be
+    /// created.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, CaError> {
         let dir = dir.into();
         let dir = spiffe_fs::ensure_trusted_dir(&dir, "key directory", 0o700).map_err(|e| {

@@ -59,6 +59,11 @@ impl CaKeyType {
     }
 
     /// The key type that signs with `alg` (RSA algorithms get 2048-bit keys).
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Crypto`] ([`CryptoError::AlgorithmNotGenerated`]) for ES512: this authority
+    /// does not generate P-521 keys.
     pub fn for_jwt_algorithm(alg: JwtAlgorithm) -> Result<Self, CaError> {
         match alg {
             JwtAlgorithm::ES256 => Ok(CaKeyType::EcP256),
@@ -108,9 +113,18 @@ pub trait Signer: Send + Sync + fmt::Debug {
 
     /// Signs a certificate's TBS bytes: ECDSA with the curve's hash (DER signature), or RSA
     /// PKCS#1 v1.5 with SHA-256.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Crypto`] if the key fails to sign (a KMS that cannot be reached, say).
     fn sign_x509(&self, message: &[u8]) -> Result<Vec<u8>, CaError>;
 
     /// Signs a JWS signing input with `alg` (ECDSA signatures in the fixed `r || s` form).
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Crypto`]: [`CryptoError::AlgorithmMismatch`] if the key's type does not suit
+    /// `alg`, or the key fails to sign.
     fn sign_jws(&self, alg: JwtAlgorithm, message: &[u8]) -> Result<Vec<u8>, CaError>;
 }
 
@@ -118,8 +132,18 @@ pub trait Signer: Send + Sync + fmt::Debug {
 /// Generating under an ID that exists replaces that key.
 pub trait KeyManager: Send + Sync + fmt::Debug {
     /// Generates a new key under `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Crypto`] if `id` cannot name a key or the key cannot be generated;
+    /// [`CaError::Io`] if it cannot be stored.
     fn generate(&self, id: &str, key_type: CaKeyType) -> Result<Arc<dyn Signer>, CaError>;
 
     /// The key under `id`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Crypto`] if `id` cannot name a key; [`CaError::Corrupt`] if the stored key
+    /// cannot be read or loaded back.
     fn get(&self, id: &str) -> Result<Option<Arc<dyn Signer>>, CaError>;
 }

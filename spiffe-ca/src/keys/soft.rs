@@ -50,6 +50,11 @@ fn crypto(operation: &'static str) -> impl Fn(aws_lc_rs::error::Unspecified) -> 
 
 impl SoftSigner {
     /// Generates a new key.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Crypto`] ([`CryptoError::Operation`]) if the crypto library fails to generate
+    /// or encode the key.
     pub fn generate(key_type: CaKeyType) -> Result<Self, CaError> {
         let rng = SystemRandom::new();
         // Both aws-lc-rs buffers (`pkcs8::Document`, `encoding::Buffer`) zeroize on drop.
@@ -74,6 +79,12 @@ impl SoftSigner {
     }
 
     /// Loads a PKCS#8 key (P-256, P-384, or RSA 2048 to 4096 bits).
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Crypto`] if `der` is not a PKCS#8 key, the crypto library rejects it, or it
+    /// is not P-256, P-384 or RSA; [`CaError::RsaKeySize`] for an RSA key that is neither 2048
+    /// nor 4096 bits.
     pub fn from_pkcs8(der: &[u8]) -> Result<Self, CaError> {
         let parsed = PrivateKey::from_pkcs8_der(der).map_err(CryptoError::PrivateKey)?;
         let (key_type, pair) = match parsed.key_type() {

@@ -76,6 +76,16 @@ impl RunningServer {
 }
 
 /// Starts a server; returns once every endpoint is listening.
+///
+/// # Errors
+///
+/// [`ServerError::Files`] if the data directory or admin socket directory is not trusted;
+/// [`ServerError::Limits`] for connection limits that cannot work; [`ServerError::Datastore`]
+/// if the datastore cannot be opened or loaded; [`ServerError::Ca`] if the upstream CA, the key
+/// directory or the journal cannot be used or the authority cannot mint;
+/// [`ServerError::ServerSvid`], [`ServerError::ServerSvidKey`] or [`ServerError::Tls`] if the
+/// server's own SVID or TLS configuration cannot be made; a node attestor that cannot be set
+/// up; [`ServerError::Io`] if an address or socket cannot be bound.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     // Created 0700 if missing; an existing directory keeps its mode, and is refused if another
     // user controls it (or a directory above it).
@@ -219,6 +229,10 @@ async fn node_attestors(config: &ServerConfig) -> Result<Vec<Arc<dyn NodeAttesto
 }
 
 /// Runs a server until `shutdown` completes (for example SIGTERM).
+///
+/// # Errors
+///
+/// As [`start`]; once started, it stops only when `shutdown` completes.
 pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,

@@ -31,9 +31,15 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
-    /// TLS could not be configured.
+    /// TLS could not be configured (no protocol version the crypto provider supports).
     #[error("TLS: {0}")]
-    Tls(String),
+    Tls(#[source] rustls::Error),
+    /// The key of the server's own SVID does not load back.
+    #[error("server SVID key: {0}")]
+    ServerSvidKey(#[source] spiffe_core::KeyError),
+    /// The server's own SVID, as minted, is not a valid X509-SVID.
+    #[error("server SVID: {0}")]
+    ServerSvid(#[source] spiffe_core::X509Error),
     /// A connection limit cannot work.
     #[error("connection limits: {0}")]
     Limits(#[from] LimitsError),

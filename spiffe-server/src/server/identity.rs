@@ -25,8 +25,8 @@ pub(super) fn mint_server_svid(state: &ServerState) -> Result<X509Svid, ServerEr
         },
     )?;
     let private =
-        PrivateKey::from_pkcs8_der(key.pkcs8_der()).map_err(|e| ServerError::Tls(e.to_string()))?;
-    X509Svid::new(chain, private).map_err(|e| ServerError::Tls(e.to_string()))
+        PrivateKey::from_pkcs8_der(key.pkcs8_der()).map_err(ServerError::ServerSvidKey)?;
+    X509Svid::new(chain, private).map_err(ServerError::ServerSvid)
 }
 
 pub(super) fn tls_config(
@@ -44,7 +44,7 @@ pub(super) fn tls_config(
     .optional();
     let mut config = TlsServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ServerError::Tls(e.to_string()))?
+        .map_err(ServerError::Tls)?
         .with_client_cert_verifier(Arc::new(verifier))
         .with_cert_resolver(Arc::new(SvidResolver::new(svid)));
     config.alpn_protocols = vec![b"h2".to_vec()];
