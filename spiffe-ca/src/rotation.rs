@@ -83,6 +83,14 @@ impl AuthorityKind {
             AuthorityKind::Jwt => "JWT key",
         }
     }
+
+    /// `"X.509"` or `"JWT"`.
+    pub fn label(self) -> &'static str {
+        match self {
+            AuthorityKind::X509 => "X.509",
+            AuthorityKind::Jwt => "JWT",
+        }
+    }
 }
 
 impl std::fmt::Display for AuthorityKind {

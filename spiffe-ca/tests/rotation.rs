@@ -333,3 +333,33 @@ fn a_restarted_authority_keeps_its_active_ca_and_keys() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
 }
+
+#[test]
+fn activation_names_the_prepared_authority() {
+    let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_secs(START)));
+    let ca = CertificateAuthority::new(config(86_400), Arc::new(MemoryKeyManager::new()), clock)
+        .unwrap();
+    let first = ca.active_x509().unwrap().id().to_owned();
+    let second = ca.prepare_x509().unwrap();
+    ca.activate_x509(&second).unwrap();
+    // The third takes the old one's slot; the old one stays published, but is not prepared.
+    let third = ca.prepare_x509().unwrap();
+    let err = ca.activate_x509(&first).unwrap_err();
+    match &err {
+        CaError::Rotation(RotationError::NotPrepared { kind, id, prepared }) => {
+            assert_eq!(*kind, AuthorityKind::X509);
+            assert_eq!(id, &first);
+            assert_eq!(prepared, &third);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains(&third), "{err}");
+    assert_eq!(
+        ca.x509_authorities()
+            .iter()
+            .find(|a| a.id == first)
+            .map(|a| (a.slot, a.status)),
+        Some((None, None))
+    );
+    ca.activate_x509(&third).unwrap();
+}

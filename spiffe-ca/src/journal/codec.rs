@@ -221,15 +221,15 @@ fn restore<A: Journaled>(
         let Some(signer) = keys.get(&A::key_id(id))? else {
             warn!(
                 slot = id.as_str(),
-                "{} key is gone; the slot is dropped",
-                A::KIND
+                "{} slot key is gone; the slot is dropped",
+                A::KIND.label()
             );
             continue;
         };
         let authority = match A::restore(journal, record, signer)? {
             Ok(a) => Arc::new(a),
             Err(e) => {
-                warn!(slot = id.as_str(), error = %e, "{} slot dropped", A::KIND);
+                warn!(slot = id.as_str(), error = %e, "{} slot dropped", A::KIND.label());
                 continue;
             }
         };
