@@ -9,9 +9,9 @@ use serde::Serialize;
 use spiffe_core::SpiffeId;
 use spiffe_core::jwt::{JwtAlgorithm, assemble, signing_input};
 
-use crate::CaError;
 use crate::keys::Signer;
 use crate::x509::unix;
+use crate::{CaError, CryptoError};
 
 /// A JWT-SVID signing key with its key ID and lifetime.
 pub struct JwtAuthority {
@@ -74,7 +74,9 @@ pub(crate) fn random_id(len: usize) -> Result<String, CaError> {
     let mut bytes = vec![0u8; len];
     SystemRandom::new()
         .fill(&mut bytes)
-        .map_err(|_| CaError::Crypto("random identifier".into()))?;
+        .map_err(|_| CryptoError::Random {
+            purpose: "identifier",
+        })?;
     // 62 symbols: the small modulo bias is irrelevant for identifiers that need only be unique.
     Ok(bytes
         .iter()
@@ -84,6 +86,11 @@ pub(crate) fn random_id(len: usize) -> Result<String, CaError> {
 
 impl JwtAuthority {
     /// A new key valid from `now` for `ttl`, with a random 32-character key ID.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Crypto`] if the random key ID cannot be drawn, the key's type does not suit
+    /// `algorithm`, or the header does not serialize.
     pub fn create(
         signer: Arc<dyn Signer>,
         algorithm: JwtAlgorithm,
@@ -96,6 +103,11 @@ impl JwtAuthority {
     }
 
     /// Rebuilds a key from stored facts.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Crypto`] ([`CryptoError::AlgorithmMismatch`]) if the key's type does not suit
+    /// `algorithm`, or ([`CryptoError::Json`]) if the header does not serialize.
     pub fn restore(
         kid: String,
         signer: Arc<dyn Signer>,
@@ -104,17 +116,21 @@ impl JwtAuthority {
         not_after: i64,
     ) -> Result<Self, CaError> {
         if !algorithm.suits(signer.public_key().key_type()) {
-            return Err(CaError::Crypto(format!(
-                "a {} key cannot sign {algorithm}",
-                signer.key_type()
-            )));
+            return Err(CryptoError::AlgorithmMismatch {
+                key_type: signer.key_type(),
+                algorithm,
+            }
+            .into());
         }
         let header = serde_json::to_string(&Header {
             alg: algorithm.as_str(),
             kid: &kid,
             typ: "JWT",
         })
-        .map_err(|e| CaError::Crypto(e.to_string()))?;
+        .map_err(|source| CryptoError::Json {
+            part: "header",
+            source,
+        })?;
         Ok(JwtAuthority {
             kid,
             signer,
@@ -152,6 +168,12 @@ impl JwtAuthority {
 
     /// Mints a JWT-SVID: header `alg`, `kid`, `typ: JWT`; claims `sub`, `aud`, `exp`, `iat`, and
     /// `iss`/`jti` when asked. `exp` is capped by the key's own expiry.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::ZeroTtl`] for a zero TTL, [`CaError::NoAudience`] without a non-empty
+    /// audience, [`CaError::Crypto`] if the `jti` cannot be drawn, the claims do not serialize
+    /// or the key fails to sign.
     pub fn mint(&self, params: &JwtSvidParams, now: SystemTime) -> Result<String, CaError> {
         if params.ttl.is_zero() {
             return Err(CaError::ZeroTtl);
@@ -175,7 +197,10 @@ impl JwtAuthority {
                 None
             },
         };
-        let claims = serde_json::to_string(&claims).map_err(|e| CaError::Crypto(e.to_string()))?;
+        let claims = serde_json::to_string(&claims).map_err(|source| CryptoError::Json {
+            part: "claims",
+            source,
+        })?;
         let input = signing_input(&self.header, &claims);
         let sig = self.signer.sign_jws(self.algorithm, input.as_bytes())?;
         Ok(assemble(input, &sig))

@@ -13,23 +13,31 @@
 
 mod authority;
 pub mod clock;
+mod config;
 mod error;
 mod issuer;
 mod journal;
 mod jwt;
 pub mod keys;
+mod lifecycle;
+mod report;
 mod rotation;
+mod slot;
+mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod upstream;
 mod x509;
 
-pub use authority::{AuthorityState, CaConfig, CertificateAuthority, RotationReport};
+pub use authority::CertificateAuthority;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::CaError;
+pub use config::CaConfig;
+pub use error::{CaError, CertificateError, CryptoError, RotationError};
 pub use issuer::CA_PATH_LEN;
 pub use jwt::{JwtAuthority, JwtSvidParams};
 pub use keys::{CaKeyType, DiskKeyManager, KeyManager, MemoryKeyManager, Signer, SoftSigner};
-pub use rotation::{AuthorityStatus, SlotId};
+pub use lifecycle::AuthorityState;
+pub use report::RotationReport;
+pub use rotation::{AuthorityKind, AuthorityStatus, SlotId};
 pub use upstream::UpstreamCa;
 pub use x509::{BACKDATE, CaSubject, TtlPolicy, X509Authority, X509SvidParams};

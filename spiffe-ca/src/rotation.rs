@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::slot::SlotAuthority;
+
 /// One of the two slots; it names the key in the key manager (`...-A`, `...-B`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SlotId {
@@ -47,27 +49,53 @@ pub enum AuthorityStatus {
     Old,
 }
 
-/// What the rotation needs to know about an authority.
-pub(crate) trait Lifetime {
-    fn not_before(&self) -> i64;
-    fn not_after(&self) -> i64;
-}
-
-impl Lifetime for crate::x509::X509Authority {
-    fn not_before(&self) -> i64 {
-        crate::x509::X509Authority::not_before(self)
-    }
-    fn not_after(&self) -> i64 {
-        crate::x509::X509Authority::not_after(self)
+impl AuthorityStatus {
+    /// `"prepared"`, `"active"` or `"old"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorityStatus::Prepared => "prepared",
+            AuthorityStatus::Active => "active",
+            AuthorityStatus::Old => "old",
+        }
     }
 }
 
-impl Lifetime for crate::jwt::JwtAuthority {
-    fn not_before(&self) -> i64 {
-        crate::jwt::JwtAuthority::not_before(self)
+impl std::fmt::Display for AuthorityStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
-    fn not_after(&self) -> i64 {
-        crate::jwt::JwtAuthority::not_after(self)
+}
+
+/// The two kinds of authority, each rotated on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthorityKind {
+    /// X.509 CAs, which sign X509-SVIDs.
+    X509,
+    /// JWT keys, which sign JWT-SVIDs.
+    Jwt,
+}
+
+impl AuthorityKind {
+    /// `"X.509 authority"` or `"JWT key"`, as messages name one authority of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorityKind::X509 => "X.509 authority",
+            AuthorityKind::Jwt => "JWT key",
+        }
+    }
+
+    /// `"X.509"` or `"JWT"`.
+    pub fn label(self) -> &'static str {
+        match self {
+            AuthorityKind::X509 => "X.509",
+            AuthorityKind::Jwt => "JWT",
+        }
+    }
+}
+
+impl std::fmt::Display for AuthorityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -140,7 +168,7 @@ pub(crate) enum Step {
     Activate,
 }
 
-impl<T: Lifetime> Track<T> {
+impl<T: SlotAuthority> Track<T> {
     /// The next thing to do at `now`.
     pub(crate) fn step(&self, now: i64) -> Step {
         let Some(current) = &self.current else {

@@ -20,8 +20,8 @@ use spiffe_core::{BundleSet, JwtSvid, PrivateKey, SpiffeId, SvidCell, TrustDomai
 
 use crate::keys::{CaKeyType, Signer, SoftSigner};
 use crate::{
-    CaConfig, CaError, CertificateAuthority, Clock, JwtSvidParams, MemoryKeyManager, SystemClock,
-    X509SvidParams,
+    CaConfig, CaError, CertificateAuthority, CertificateError, Clock, CryptoError, JwtSvidParams,
+    MemoryKeyManager, SystemClock, X509SvidParams,
 };
 
 /// A trust domain whose authority lives in this process.
@@ -31,23 +31,44 @@ pub struct TestTrustDomain {
 }
 
 fn id(s: &str) -> Result<SpiffeId, CaError> {
-    SpiffeId::parse(s).map_err(|e| CaError::Certificate(format!("{s:?}: {e}")))
+    SpiffeId::parse(s).map_err(|source| CaError::InvalidId {
+        input: s.to_owned(),
+        what: "SPIFFE ID",
+        source,
+    })
 }
 
 impl TestTrustDomain {
     /// A trust domain with SPIRE's defaults (24 h CA, ES256 JWT key) on the system clock.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::InvalidId`] if `trust_domain` is not a trust domain name; otherwise as
+    /// [`CertificateAuthority::new`].
     pub fn new(trust_domain: &str) -> Result<Self, CaError> {
         Self::with_clock(trust_domain, Arc::new(SystemClock))
     }
 
     /// The same on a given clock (for example a [`crate::ManualClock`]).
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::InvalidId`] if `trust_domain` is not a trust domain name; otherwise as
+    /// [`CertificateAuthority::new`].
     pub fn with_clock(trust_domain: &str, clock: Arc<dyn Clock>) -> Result<Self, CaError> {
-        let td = TrustDomain::parse(trust_domain)
-            .map_err(|e| CaError::Certificate(format!("{trust_domain:?}: {e}")))?;
+        let td = TrustDomain::parse(trust_domain).map_err(|source| CaError::InvalidId {
+            input: trust_domain.to_owned(),
+            what: "trust domain",
+            source,
+        })?;
         Self::with_config(CaConfig::new(td), clock)
     }
 
     /// A trust domain with the given authority configuration.
+    ///
+    /// # Errors
+    ///
+    /// As [`CertificateAuthority::new`] (with keys in memory).
     pub fn with_config(config: CaConfig, clock: Arc<dyn Clock>) -> Result<Self, CaError> {
         Ok(TestTrustDomain {
             ca: CertificateAuthority::new(config, Arc::new(MemoryKeyManager::new()), clock)?,
@@ -55,11 +76,22 @@ impl TestTrustDomain {
     }
 
     /// An X509-SVID (fresh P-256 key, 1 h) for `spiffe_id`.
+    ///
+    /// # Errors
+    ///
+    /// As [`TestTrustDomain::x509_svid_with`].
     pub fn x509_svid(&self, spiffe_id: &str) -> Result<X509Svid, CaError> {
         self.x509_svid_with(spiffe_id, Duration::from_secs(3600), &[])
     }
 
     /// An X509-SVID with a TTL and DNS names.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::InvalidId`] if `spiffe_id` is not a SPIFFE ID; what
+    /// [`CertificateAuthority::mint_x509_svid`] refuses; [`CaError::Crypto`] if the key cannot
+    /// be made; [`CaError::Certificate`] ([`CertificateError::NotAnSvid`]) if the minted chain
+    /// is not a valid X509-SVID.
     pub fn x509_svid_with(
         &self,
         spiffe_id: &str,
@@ -75,22 +107,36 @@ impl TestTrustDomain {
                 dns_names: dns_names.iter().map(|s| (*s).to_owned()).collect(),
             },
         )?;
-        let private = PrivateKey::from_pkcs8_der(key.pkcs8_der())
-            .map_err(|e| CaError::Crypto(e.to_string()))?;
-        X509Svid::new(chain, private).map_err(|e| CaError::Certificate(e.to_string()))
+        let private =
+            PrivateKey::from_pkcs8_der(key.pkcs8_der()).map_err(CryptoError::PrivateKey)?;
+        X509Svid::new(chain, private).map_err(|e| CertificateError::NotAnSvid(e).into())
     }
 
     /// An [`SvidCell`] holding a fresh X509-SVID for `spiffe_id`, ready for rustls configs.
+    ///
+    /// # Errors
+    ///
+    /// As [`TestTrustDomain::x509_svid_with`].
     pub fn svid_cell(&self, spiffe_id: &str) -> Result<Arc<SvidCell>, CaError> {
         Ok(Arc::new(SvidCell::new(self.x509_svid(spiffe_id)?)))
     }
 
     /// A JWT-SVID (5 minutes) for `spiffe_id` and `audience`.
+    ///
+    /// # Errors
+    ///
+    /// As [`TestTrustDomain::jwt_svid_with`].
     pub fn jwt_svid(&self, spiffe_id: &str, audience: &[&str]) -> Result<JwtSvid, CaError> {
         self.jwt_svid_with(spiffe_id, audience, Duration::from_secs(300))
     }
 
     /// A JWT-SVID with a TTL.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::InvalidId`] if `spiffe_id` is not a SPIFFE ID; what
+    /// [`CertificateAuthority::mint_jwt_svid`] refuses; [`CaError::JwtSvid`] if the minted
+    /// token does not parse back.
     pub fn jwt_svid_with(
         &self,
         spiffe_id: &str,
@@ -104,7 +150,7 @@ impl TestTrustDomain {
             issuer: None,
             with_jti: false,
         })?;
-        JwtSvid::parse_insecure(&token).map_err(|e| CaError::Certificate(e.to_string()))
+        JwtSvid::parse_insecure(&token).map_err(CaError::JwtSvid)
     }
 
     /// A bundle set holding this trust domain's bundle.

@@ -14,10 +14,10 @@ use rustls_pki_types::CertificateDer;
 use spiffe_core::x509::CertificateInfo;
 use spiffe_core::{PublicKey, SpiffeId, TrustDomain};
 
-use crate::CaError;
 use crate::issuer::{CA_PATH_LEN, IssuerKey, rcgen_alg};
 use crate::keys::Signer;
 use crate::upstream::UpstreamCa;
+use crate::{CaError, CertificateError, CryptoError};
 
 /// How far back a certificate's `notBefore` is set, for clocks that run a little behind.
 pub const BACKDATE: Duration = Duration::from_secs(10);
@@ -67,7 +67,9 @@ pub(crate) fn random_serial() -> Result<SerialNumber, CaError> {
     let mut bytes = [0u8; 16];
     SystemRandom::new()
         .fill(&mut bytes)
-        .map_err(|_| CaError::Crypto("random serial number".into()))?;
+        .map_err(|_| CryptoError::Random {
+            purpose: "serial number",
+        })?;
     bytes[0] &= 0x7F; // positive
     bytes[0] |= 0x40; // and a full 16 octets, never a zero serial
     Ok(SerialNumber::from_slice(&bytes))
@@ -80,9 +82,21 @@ pub(crate) fn unix(t: SystemTime) -> i64 {
     }
 }
 
-fn offset_date_time(unix_secs: i64) -> Result<time::OffsetDateTime, CaError> {
+fn offset_date_time(
+    field: &'static str,
+    unix_secs: i64,
+) -> Result<time::OffsetDateTime, CertificateError> {
     time::OffsetDateTime::from_unix_timestamp(unix_secs)
-        .map_err(|_| CaError::Certificate(format!("time {unix_secs} is out of range")))
+        .map_err(|_| CertificateError::TimeOutOfRange { field, unix_secs })
+}
+
+/// A SPIFFE ID or trust domain ID as a URI SAN.
+fn uri_san(uri: &str) -> Result<SanType, CertificateError> {
+    let ia5 = uri.try_into().map_err(|source| CertificateError::UriSan {
+        uri: uri.to_owned(),
+        source,
+    })?;
+    Ok(SanType::URI(ia5))
 }
 
 /// An X.509 signing authority: a CA certificate and the key that signs with it.
@@ -136,6 +150,12 @@ impl X509Authority {
     /// upstream CA's expiry), self-signed or signed by `upstream`. The certificate is a CA
     /// (Basic Constraints cA=true, critical) with `pathLenConstraint` [`CA_PATH_LEN`] (0): it
     /// signs SVIDs, not other CAs.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Crypto`] if the serial number cannot be drawn; [`CaError::Certificate`] if
+    /// the trust domain cannot be a URI SAN, the validity is out of range, or signing the
+    /// certificate fails (the key or the upstream CA refused).
     pub fn create(
         td: &TrustDomain,
         signer: Arc<dyn Signer>,
@@ -147,10 +167,7 @@ impl X509Authority {
         let mut params = CertificateParams::default();
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(CA_PATH_LEN));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        params.subject_alt_names =
-            vec![SanType::URI(td.id_string().try_into().map_err(
-                |e: rcgen::Error| CaError::Certificate(e.to_string()),
-            )?)];
+        params.subject_alt_names = vec![uri_san(&td.id_string())?];
         let mut dn = DistinguishedName::new();
         for c in &subject.country {
             dn.push(DnType::CountryName, c.as_str());
@@ -177,17 +194,25 @@ impl X509Authority {
         if let Some(up) = upstream {
             not_after = not_after.min(up.not_after());
         }
-        params.not_before = offset_date_time(now_unix - BACKDATE.as_secs() as i64)?;
-        params.not_after = offset_date_time(not_after)?;
+        params.not_before = offset_date_time("notBefore", now_unix - BACKDATE.as_secs() as i64)?;
+        params.not_after = offset_date_time("notAfter", not_after)?;
 
         let key = IssuerKey(Arc::clone(&signer));
         let (cert, chain_tail, roots) = match upstream {
             None => {
-                let cert = params.self_signed(&key)?.der().clone();
+                let cert = params
+                    .self_signed(&key)
+                    .map_err(CertificateError::SignCa)?
+                    .der()
+                    .clone();
                 (cert.clone(), Vec::new(), vec![cert])
             }
             Some(up) => {
-                let cert = params.signed_by(&key, up.issuer())?.der().clone();
+                let cert = params
+                    .signed_by(&key, up.issuer())
+                    .map_err(CertificateError::SignCa)?
+                    .der()
+                    .clone();
                 (cert, up.intermediates().to_vec(), up.roots().to_vec())
             }
         };
@@ -205,13 +230,19 @@ impl X509Authority {
 
     /// Rebuilds an authority from its certificate, what follows a leaf in its SVID chains
     /// (empty for a self-signed CA), its published roots and its key.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Certificate`] if `cert` does not parse, cannot be used as an issuer, or does
+    /// not carry `signer`'s public key.
     pub fn restore(
         cert: CertificateDer<'static>,
         chain: Vec<CertificateDer<'static>>,
         roots: Vec<CertificateDer<'static>>,
         signer: Arc<dyn Signer>,
     ) -> Result<Self, CaError> {
-        let issuer = Issuer::from_ca_cert_der(&cert, IssuerKey(Arc::clone(&signer)))?;
+        let issuer = Issuer::from_ca_cert_der(&cert, IssuerKey(Arc::clone(&signer)))
+            .map_err(CertificateError::Issuer)?;
         Self::assemble(cert, chain, roots, signer, issuer)
     }
 
@@ -222,12 +253,9 @@ impl X509Authority {
         signer: Arc<dyn Signer>,
         issuer: Issuer<'static, IssuerKey>,
     ) -> Result<Self, CaError> {
-        let info =
-            CertificateInfo::parse(&cert).map_err(|e| CaError::Certificate(e.to_string()))?;
+        let info = CertificateInfo::parse(&cert).map_err(CertificateError::Unreadable)?;
         if info.public_key != *signer.public_key() {
-            return Err(CaError::Certificate(
-                "authority certificate does not match its key".into(),
-            ));
+            return Err(CertificateError::KeyMismatch.into());
         }
         let id = info
             .subject_key_id
@@ -287,6 +315,13 @@ impl X509Authority {
     /// backdated by [`BACKDATE`], `notAfter` = now + TTL, cut at (or, with
     /// [`TtlPolicy::Refuse`], refused beyond) the authority's own `notAfter`. Returns the chain,
     /// leaf first.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::ZeroTtl`] for a zero TTL; [`CaError::TtlBeyondAuthority`] for a TTL past the
+    /// authority's expiry under [`TtlPolicy::Refuse`]; [`CaError::DnsName`] for a DNS name that
+    /// cannot be in a certificate; [`CaError::Crypto`] if the serial number cannot be drawn;
+    /// [`CaError::Certificate`] if the SPIFFE ID cannot be a URI SAN or signing fails.
     pub fn mint(
         &self,
         public_key: &PublicKey,
@@ -307,12 +342,7 @@ impl X509Authority {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
-        let uri = params
-            .spiffe_id
-            .as_str()
-            .try_into()
-            .map_err(|e: rcgen::Error| CaError::Certificate(e.to_string()))?;
-        p.subject_alt_names = vec![SanType::URI(uri)];
+        p.subject_alt_names = vec![uri_san(params.spiffe_id.as_str())?];
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CountryName, "US");
         dn.push(DnType::OrganizationName, "SPIRE");
@@ -330,10 +360,11 @@ impl X509Authority {
         p.distinguished_name = dn;
         p.serial_number = Some(random_serial()?);
         p.use_authority_key_identifier_extension = true;
-        p.not_before = offset_date_time(now_unix - BACKDATE.as_secs() as i64)?;
-        p.not_after = offset_date_time(not_after)?;
+        p.not_before = offset_date_time("notBefore", now_unix - BACKDATE.as_secs() as i64)?;
+        p.not_after = offset_date_time("notAfter", not_after)?;
         let leaf = p
-            .signed_by(&SubjectKey(public_key), &self.issuer)?
+            .signed_by(&SubjectKey(public_key), &self.issuer)
+            .map_err(CertificateError::SignSvid)?
             .der()
             .clone();
         let mut chain = Vec::with_capacity(1 + self.chain.len());

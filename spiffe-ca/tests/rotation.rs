@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use spiffe_ca::keys::Signer as _;
 use spiffe_ca::{
-    AuthorityStatus, CaConfig, CaError, CaKeyType, CertificateAuthority, DiskKeyManager,
-    JwtSvidParams, ManualClock, MemoryKeyManager, SlotId, SoftSigner, X509SvidParams,
+    AuthorityKind, AuthorityStatus, CaConfig, CaError, CaKeyType, CertificateAuthority,
+    DiskKeyManager, JwtSvidParams, ManualClock, MemoryKeyManager, RotationError, SlotId,
+    SoftSigner, X509SvidParams,
 };
 use spiffe_core::jwt::Validation;
 use spiffe_core::x509::{Usage, verify_chain_with};
@@ -168,19 +169,42 @@ fn manual_prepare_activate_taint_revoke() {
     let seq = ca.bundle().sequence().unwrap();
 
     // Only an old authority can be tainted; only a prepared one activated.
-    assert!(matches!(ca.taint_x509(&first), Err(CaError::Rotation(_))));
+    assert!(matches!(
+        ca.taint_x509(&first),
+        Err(CaError::Rotation(RotationError::NotOld {
+            kind: AuthorityKind::X509,
+            status: AuthorityStatus::Active,
+            ..
+        }))
+    ));
     assert!(matches!(
         ca.activate_x509(&first),
-        Err(CaError::Rotation(_))
+        Err(CaError::Rotation(RotationError::AlreadyActive { .. }))
+    ));
+    assert!(matches!(
+        ca.activate_x509("nope"),
+        Err(CaError::Rotation(RotationError::UnknownAuthority { .. }))
     ));
 
     let second = ca.prepare_x509().unwrap();
     assert_eq!(ca.bundle().x509().authorities().len(), 2);
+    assert!(matches!(
+        ca.taint_x509(&second),
+        Err(CaError::Rotation(RotationError::NotOld {
+            status: AuthorityStatus::Prepared,
+            ..
+        }))
+    ));
     assert_eq!(ca.bundle().sequence().unwrap(), seq + 1);
     // Prepared: published, but the active CA still signs.
     assert_eq!(ca.active_x509().unwrap().id(), first);
     ca.activate_x509(&second).unwrap();
     assert_eq!(ca.active_x509().unwrap().id(), second);
+    // The old one is known, but nothing is prepared any more.
+    assert!(matches!(
+        ca.activate_x509(&first),
+        Err(CaError::Rotation(RotationError::NothingPrepared { .. }))
+    ));
     let states = ca.x509_authorities();
     assert_eq!(states[0].status, Some(AuthorityStatus::Active));
     assert_eq!(states[1].id, first);
@@ -188,25 +212,47 @@ fn manual_prepare_activate_taint_revoke() {
     assert_ne!(states[0].slot, states[1].slot);
 
     // Revoking needs a taint first; tainting keeps it published; revoking removes it.
-    assert!(matches!(ca.revoke_x509(&first), Err(CaError::Rotation(_))));
+    assert!(matches!(
+        ca.revoke_x509(&first),
+        Err(CaError::Rotation(RotationError::NotTainted { .. }))
+    ));
     ca.taint_x509(&first).unwrap();
     assert!(ca.is_x509_tainted(&first));
-    assert!(matches!(ca.taint_x509(&first), Err(CaError::Rotation(_))));
+    assert!(matches!(
+        ca.taint_x509(&first),
+        Err(CaError::Rotation(RotationError::AlreadyTainted { .. }))
+    ));
     assert_eq!(ca.bundle().x509().authorities().len(), 2);
     ca.revoke_x509(&first).unwrap();
     assert_eq!(ca.bundle().x509().authorities().len(), 1);
     assert!(matches!(
         ca.revoke_x509("nope"),
-        Err(CaError::UnknownAuthority { .. })
+        Err(CaError::Rotation(RotationError::UnknownAuthority {
+            kind: AuthorityKind::X509,
+            ..
+        }))
     ));
 
     // The same for JWT keys.
     let kid1 = ca.active_jwt().unwrap().key_id().to_owned();
     let kid2 = ca.prepare_jwt().unwrap();
     assert!(ca.bundle().jwt().find(&kid2).is_some());
+    // The active key cannot be activated again, and the error names it.
+    match ca.activate_jwt(&kid1) {
+        Err(CaError::Rotation(RotationError::AlreadyActive { kind, id })) => {
+            assert_eq!((kind, id.as_str()), (AuthorityKind::Jwt, kid1.as_str()));
+        }
+        other => panic!("{other:?}"),
+    }
     ca.activate_jwt(&kid2).unwrap();
     assert_eq!(ca.active_jwt().unwrap().key_id(), kid2);
-    assert!(matches!(ca.taint_jwt(&kid2), Err(CaError::Rotation(_))));
+    assert!(matches!(
+        ca.taint_jwt(&kid2),
+        Err(CaError::Rotation(RotationError::NotOld {
+            kind: AuthorityKind::Jwt,
+            ..
+        }))
+    ));
     ca.taint_jwt(&kid1).unwrap();
     ca.revoke_jwt(&kid1).unwrap();
     assert!(ca.bundle().jwt().find(&kid1).is_none());
@@ -286,4 +332,34 @@ fn a_restarted_authority_keeps_its_active_ca_and_keys() {
         Err(CaError::Corrupt { reason, .. }) => assert!(reason.contains("journal"), "{reason}"),
         other => panic!("expected Corrupt, got {other:?}"),
     }
+}
+
+#[test]
+fn activation_names_the_prepared_authority() {
+    let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_secs(START)));
+    let ca = CertificateAuthority::new(config(86_400), Arc::new(MemoryKeyManager::new()), clock)
+        .unwrap();
+    let first = ca.active_x509().unwrap().id().to_owned();
+    let second = ca.prepare_x509().unwrap();
+    ca.activate_x509(&second).unwrap();
+    // The third takes the old one's slot; the old one stays published, but is not prepared.
+    let third = ca.prepare_x509().unwrap();
+    let err = ca.activate_x509(&first).unwrap_err();
+    match &err {
+        CaError::Rotation(RotationError::NotPrepared { kind, id, prepared }) => {
+            assert_eq!(*kind, AuthorityKind::X509);
+            assert_eq!(id, &first);
+            assert_eq!(prepared, &third);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains(&third), "{err}");
+    assert_eq!(
+        ca.x509_authorities()
+            .iter()
+            .find(|a| a.id == first)
+            .map(|a| (a.slot, a.status)),
+        Some((None, None))
+    );
+    ca.activate_x509(&third).unwrap();
 }

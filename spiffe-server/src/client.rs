@@ -8,6 +8,11 @@ use tonic::transport::{Channel, Endpoint};
 
 /// A gRPC channel to the admin socket at `path`. The connection is made lazily on first use
 /// and again after a failure.
+///
+/// # Errors
+///
+/// Never in practice: the fixed endpoint URI always parses; the connection itself is made on
+/// first use.
 pub fn admin_channel(path: impl Into<PathBuf>) -> Result<Channel, tonic::transport::Error> {
     let path: PathBuf = path.into();
     // The URI is not used to connect; the connector dials the socket.

@@ -10,6 +10,11 @@ use crate::datastore::AttestedNode;
 use crate::entry::Entry;
 
 /// SPIRE's `Entry` message to an entry (the server fills ID, revision and creation time).
+///
+/// # Errors
+///
+/// A [`ConvertError`] naming the field: a missing or invalid SPIFFE ID or parent ID, a
+/// selector that does not parse, or a `federates_with` value that is not a trust domain.
 pub fn entry_from_pb(e: &pb::Entry) -> Result<Entry, ConvertError> {
     let mut entry = Entry::new(
         id_from_pb("spiffe_id", e.spiffe_id.as_ref())?,

@@ -167,6 +167,12 @@ impl Entry {
     }
 
     /// Checks the entry against the rules of `trust_domain` (SPIRE's server-side validation).
+    ///
+    /// # Errors
+    ///
+    /// An [`EntryError`] naming the rule broken: an invalid entry ID, a parent or SPIFFE ID
+    /// outside `trust_domain` or without a path, a reserved path, no selectors, a negative TTL,
+    /// an invalid DNS name, a hint too long, or a node entry that federates.
     pub fn validate(&self, trust_domain: &TrustDomain) -> Result<(), EntryError> {
         validate_entry_id(&self.id)?;
         check_member("parent ID", &self.parent_id, trust_domain)?;
@@ -263,6 +269,11 @@ pub fn is_agent_id(id: &SpiffeId) -> bool {
 }
 
 /// An entry ID: 1 to 255 characters of `[A-Za-z0-9._-]` (empty means "generate one").
+///
+/// # Errors
+///
+/// [`EntryError::EntryId`] if the ID is longer than 255 characters or has a character outside
+/// `[A-Za-z0-9._-]`.
 pub fn validate_entry_id(id: &str) -> Result<(), EntryError> {
     if id.len() > MAX_ENTRY_ID_LEN {
         return Err(EntryError::EntryId {
@@ -283,6 +294,11 @@ pub fn validate_entry_id(id: &str) -> Result<(), EntryError> {
 }
 
 /// A DNS name as SPIRE accepts it for entries.
+///
+/// # Errors
+///
+/// [`EntryError::DnsName`] naming the rule broken (empty, too long, an empty or too long label,
+/// a character outside `[A-Za-z0-9-]`, a label starting or ending with `-`).
 pub fn validate_dns_name(name: &str) -> Result<(), EntryError> {
     let err = |reason| EntryError::DnsName {
         name: name.to_owned(),

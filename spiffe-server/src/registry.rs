@@ -32,6 +32,12 @@ impl ServerState {
     }
 
     /// Creates an entry (generating its ID when empty).
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Invalid`] if the entry breaks a rule,
+    /// [`RegistryError::NoFederatedBundle`] if it federates with a trust domain that has no
+    /// bundle, [`RegistryError::Datastore`] if the store refuses it (a duplicate) or fails.
     pub async fn create_entry(&self, mut e: Entry) -> Result<Entry, RegistryError> {
         e.normalize();
         e.validate(&self.config.trust_domain)?;
@@ -47,6 +53,13 @@ impl ServerState {
     }
 
     /// Replaces an entry; its revision is bumped.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Invalid`] if the entry breaks a rule,
+    /// [`RegistryError::NoFederatedBundle`] if it federates with a trust domain that has no
+    /// bundle, [`RegistryError::Datastore`] if no entry has its ID, the change duplicates
+    /// another, or the store fails.
     pub async fn update_entry(&self, mut e: Entry) -> Result<Entry, RegistryError> {
         e.normalize();
         e.validate(&self.config.trust_domain)?;
@@ -57,6 +70,10 @@ impl ServerState {
     }
 
     /// Deletes an entry.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Datastore`] if no entry has the ID or the store fails.
     pub async fn delete_entry(&self, id: &str) -> Result<Entry, RegistryError> {
         let old = self.ds.delete_entry(id).await?;
         self.apply_entry_removed(id);

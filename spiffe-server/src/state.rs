@@ -101,6 +101,10 @@ pub struct ServerState {
 
 impl ServerState {
     /// Loads entries, agents and bundles from the datastore.
+    ///
+    /// # Errors
+    ///
+    /// A [`DatastoreError`] if entries, agents or bundles cannot be read.
     pub async fn load(
         config: ServerConfig,
         ds: Datastore,
@@ -254,6 +258,10 @@ impl ServerState {
     }
 
     /// Refreshes one object from the datastore after another server changed it.
+    ///
+    /// # Errors
+    ///
+    /// A [`DatastoreError`] if the changed object cannot be read.
     pub async fn refresh(&self, event: &ChangeEvent) -> Result<(), DatastoreError> {
         debug!(?event, "datastore change");
         match event {
@@ -279,6 +287,10 @@ impl ServerState {
     }
 
     /// Reloads everything (after a lost event connection): entries, agents and bundles.
+    ///
+    /// # Errors
+    ///
+    /// A [`DatastoreError`] if entries, agents or bundles cannot be read.
     pub async fn reload(&self) -> Result<(), DatastoreError> {
         let entries = self.ds.list_entries().await?;
         let nodes = self.ds.list_nodes().await?;
@@ -295,6 +307,10 @@ impl ServerState {
     /// Publishes this server's CA authorities into the trust domain's stored bundle: adds the
     /// ones it lacks, drops expired ones (of any server), bumps the sequence number when the
     /// content changed. Servers sharing a database each add their own roots.
+    ///
+    /// # Errors
+    ///
+    /// A [`DatastoreError`] if the stored bundle cannot be read, decoded or written.
     pub async fn publish_local_bundle(&self) -> Result<(), DatastoreError> {
         let _guard = self.bundle_publish.lock().await;
         let td = self.config.trust_domain.name().to_owned();

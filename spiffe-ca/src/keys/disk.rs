@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{CaKeyType, KeyManager, Signer, SoftSigner};
-use crate::CaError;
+use crate::{CaError, CryptoError};
 
 /// Keeps each key as a PKCS#8 PEM file `<dir>/<id>.key`, mode 0600, written to a temporary
 /// file, synced and renamed into place (a crash leaves the old key or the new one, never half a
@@ -21,6 +21,11 @@ impl DiskKeyManager {
     /// Opens the key directory: created with mode 0700 if missing (an existing one keeps its
     /// mode); refused if another user controls it or a directory above it
     /// ([`spiffe_fs::ensure_trusted_dir`]), since whoever can write there chooses the CA key.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Io`] (permission denied) if the directory is not trusted or cannot be
+    /// created.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, CaError> {
         let dir = dir.into();
         let dir = spiffe_fs::ensure_trusted_dir(&dir, "key directory", 0o700).map_err(|e| {
@@ -42,9 +47,7 @@ impl DiskKeyManager {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
             && !id.starts_with('.');
         if !ok {
-            return Err(CaError::Crypto(format!(
-                "key ID {id:?} must be made of [A-Za-z0-9._-] and not start with '.'"
-            )));
+            return Err(CryptoError::InvalidKeyId { id: id.to_owned() }.into());
         }
         Ok(self.dir.join(format!("{id}.key")))
     }
@@ -54,7 +57,7 @@ impl DiskKeyManager {
 pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), CaError> {
     spiffe_fs::write_atomic(path, contents, mode).map_err(|e| match e {
         spiffe_fs::FsError::Io { source, .. } => CaError::io(path, source),
-        other => CaError::io(path, std::io::Error::other(other.to_string())),
+        other => CaError::io(path, std::io::Error::other(other)),
     })
 }
 

@@ -13,7 +13,7 @@ use spiffe_core::key::KeyType;
 use spiffe_core::{PrivateKey, PublicKey};
 
 use super::{CaKeyType, Signer};
-use crate::CaError;
+use crate::{CaError, CryptoError};
 
 enum Pair {
     /// Two handles on one EC key: DER signatures (X.509) and fixed ones (JWS).
@@ -43,12 +43,18 @@ impl fmt::Debug for SoftSigner {
     }
 }
 
-fn crypto(what: &str) -> impl Fn(aws_lc_rs::error::Unspecified) -> CaError + '_ {
-    move |_| CaError::Crypto(format!("{what} failed"))
+/// Maps the crypto library's reasonless failure of `operation`.
+fn crypto(operation: &'static str) -> impl Fn(aws_lc_rs::error::Unspecified) -> CaError {
+    move |_| CryptoError::Operation { operation }.into()
 }
 
 impl SoftSigner {
     /// Generates a new key.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Crypto`] ([`CryptoError::Operation`]) if the crypto library fails to generate
+    /// or encode the key.
     pub fn generate(key_type: CaKeyType) -> Result<Self, CaError> {
         let rng = SystemRandom::new();
         // Both aws-lc-rs buffers (`pkcs8::Document`, `encoding::Buffer`) zeroize on drop.
@@ -73,8 +79,14 @@ impl SoftSigner {
     }
 
     /// Loads a PKCS#8 key (P-256, P-384, or RSA 2048 to 4096 bits).
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Crypto`] if `der` is not a PKCS#8 key, the crypto library rejects it, or it
+    /// is not P-256, P-384 or RSA; [`CaError::RsaKeySize`] for an RSA key that is neither 2048
+    /// nor 4096 bits.
     pub fn from_pkcs8(der: &[u8]) -> Result<Self, CaError> {
-        let parsed = PrivateKey::from_pkcs8_der(der).map_err(|e| CaError::Crypto(e.to_string()))?;
+        let parsed = PrivateKey::from_pkcs8_der(der).map_err(CryptoError::PrivateKey)?;
         let (key_type, pair) = match parsed.key_type() {
             KeyType::EcP256 | KeyType::EcP384 => {
                 let kt = if parsed.key_type() == KeyType::EcP256 {
@@ -83,8 +95,12 @@ impl SoftSigner {
                     CaKeyType::EcP384
                 };
                 let load = |fixed| {
-                    EcdsaKeyPair::from_pkcs8(ec_alg(kt, fixed), der)
-                        .map_err(|e| CaError::Crypto(format!("EC key rejected: {e}")))
+                    EcdsaKeyPair::from_pkcs8(ec_alg(kt, fixed), der).map_err(|source| {
+                        CryptoError::KeyRejected {
+                            algorithm: "EC",
+                            source,
+                        }
+                    })
                 };
                 (
                     kt,
@@ -95,8 +111,11 @@ impl SoftSigner {
                 )
             }
             KeyType::Rsa => {
-                let pair = RsaKeyPair::from_pkcs8(der)
-                    .map_err(|e| CaError::Crypto(format!("RSA key rejected: {e}")))?;
+                let pair =
+                    RsaKeyPair::from_pkcs8(der).map_err(|source| CryptoError::KeyRejected {
+                        algorithm: "RSA",
+                        source,
+                    })?;
                 let kt = match pair.public_modulus_len() {
                     256 => CaKeyType::Rsa2048,
                     512 => CaKeyType::Rsa4096,
@@ -105,9 +124,7 @@ impl SoftSigner {
                 (kt, Pair::Rsa(pair))
             }
             other => {
-                return Err(CaError::Crypto(format!(
-                    "{other} keys cannot be authority keys (ec-p256, ec-p384, rsa-2048, rsa-4096)"
-                )));
+                return Err(CryptoError::UnsupportedKeyType { key_type: other }.into());
             }
         };
         let public = match &pair {
@@ -121,7 +138,7 @@ impl SoftSigner {
             }
             Pair::Rsa(pair) => PublicKey::from_raw(KeyType::Rsa, pair.public_key().as_ref()),
         }
-        .map_err(|e| CaError::Crypto(e.to_string()))?;
+        .map_err(CryptoError::PublicKey)?;
         Ok(SoftSigner {
             key_type,
             pkcs8: parsed,
@@ -183,10 +200,10 @@ impl Signer for SoftSigner {
 
     fn sign_jws(&self, alg: JwtAlgorithm, message: &[u8]) -> Result<Vec<u8>, CaError> {
         let mismatch = || {
-            CaError::Crypto(format!(
-                "a {} key cannot sign {alg}",
-                self.key_type.as_str()
-            ))
+            CaError::from(CryptoError::AlgorithmMismatch {
+                key_type: self.key_type,
+                algorithm: alg,
+            })
         };
         match &self.pair {
             Pair::Ec { fixed, .. } => {

@@ -28,7 +28,11 @@ impl SvidApi {
     }
 }
 
-/// Maps an authority error to a gRPC status.
+/// Maps an authority error to a gRPC status: a request the authority refuses is
+/// `INVALID_ARGUMENT`; anything else (no active authority, a key or certificate failure, the
+/// journal) is the server's problem, `INTERNAL`. The message is the error's own text. The
+/// rotation errors ([`CaError::Rotation`]) come only from the manual rotation steps, which no
+/// API here calls.
 pub(crate) fn ca_status(e: CaError) -> Status {
     match e {
         CaError::Csr(_)
@@ -258,5 +262,33 @@ impl api::svid_server::Svid for SvidApi {
         Err(Status::unimplemented(
             "downstream (nested) servers are not supported yet",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use spiffe_ca::{AuthorityKind, CaError, CryptoError};
+    use tonic::Code;
+
+    use super::ca_status;
+
+    #[test]
+    fn refused_requests_are_invalid_arguments_and_the_rest_internal() {
+        let refused = ca_status(CaError::ZeroTtl);
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert_eq!(refused.message(), CaError::ZeroTtl.to_string());
+        for e in [
+            CaError::NoActiveAuthority {
+                kind: AuthorityKind::X509,
+            },
+            CaError::Crypto(CryptoError::Random {
+                purpose: "serial number",
+            }),
+        ] {
+            let text = e.to_string();
+            let status = ca_status(e);
+            assert_eq!(status.code(), Code::Internal, "{text}");
+            assert_eq!(status.message(), text);
+        }
     }
 }

@@ -54,6 +54,10 @@ impl From<JoinTokenError> for Status {
 /// A new join token: [`MIN_JOIN_TOKEN_BITS`] random bits, as lowercase hex in the shape of
 /// the UUIDs SPIRE generates (`8-4-4-4-12`), but with every bit random (a version 4 UUID has
 /// only 122).
+///
+/// # Errors
+///
+/// [`JoinTokenError::Random`] if the system's random number generator fails.
 pub fn generate_join_token() -> Result<String, JoinTokenError> {
     let mut bytes = [0u8; GENERATED_BYTES];
     SystemRandom::new()
@@ -104,6 +108,11 @@ pub fn estimate_entropy_bits(token: &str) -> u32 {
 }
 
 /// Checks an operator-supplied token against [`MIN_JOIN_TOKEN_BITS`] (unless `allow_weak`).
+///
+/// # Errors
+///
+/// [`JoinTokenError::Weak`] if the token's estimated entropy is below [`MIN_JOIN_TOKEN_BITS`]
+/// and `allow_weak` is false.
 pub fn check_join_token_strength(token: &str, allow_weak: bool) -> Result<(), JoinTokenError> {
     let bits = estimate_entropy_bits(token);
     if allow_weak || bits >= MIN_JOIN_TOKEN_BITS {
@@ -163,6 +172,10 @@ impl NodeAttestor for JoinTokenAttestor {
 }
 
 /// `spiffe://<td>/spire/agent/join_token/<token>`.
+///
+/// # Errors
+///
+/// `INVALID_ARGUMENT` if `token` cannot be a path segment of a SPIFFE ID.
 pub fn join_token_agent_id(td: &spiffe_core::TrustDomain, token: &str) -> Result<SpiffeId, Status> {
     SpiffeId::from_segments(td, &["spire", "agent", "join_token", token]).map_err(|_| {
         Status::invalid_argument(

@@ -18,6 +18,11 @@ fn decode(data: &[u8]) -> Result<Bundle, DatastoreError> {
 
 impl Datastore {
     /// The bundle of a trust domain.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the query fails; [`DatastoreError::Corrupt`] if the
+    /// stored bundle does not decode.
     pub async fn fetch_bundle(&self, trust_domain: &str) -> Result<Option<Bundle>, DatastoreError> {
         let row = sqlx::query("SELECT data FROM bundles WHERE trust_domain = $1")
             .bind(trust_domain.to_owned())
@@ -28,6 +33,11 @@ impl Datastore {
     }
 
     /// Every bundle, ordered by trust domain.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the query fails; [`DatastoreError::Corrupt`] if a stored
+    /// bundle does not decode.
     pub async fn list_bundles(&self) -> Result<Vec<Bundle>, DatastoreError> {
         let rows = sqlx::query("SELECT data FROM bundles ORDER BY trust_domain")
             .fetch_all(self.pool())
@@ -38,6 +48,11 @@ impl Datastore {
     }
 
     /// Creates a bundle; an existing one of the same trust domain is an error.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::AlreadyExists`] if the trust domain has a bundle;
+    /// [`DatastoreError::Database`] if the write fails.
     pub async fn create_bundle(&self, bundle: &Bundle) -> Result<(), DatastoreError> {
         let mut tx = self.begin_write().await?;
         let result =
@@ -70,6 +85,11 @@ impl Datastore {
     /// locked on PostgreSQL, so servers sharing the database do not lose each other's changes).
     /// `change` gets the current bundle (if any) and returns the new one, or `None` to leave it
     /// as it is. Returns what is stored afterwards.
+    ///
+    /// # Errors
+    ///
+    /// What `change` returns; [`DatastoreError::Corrupt`] if the stored bundle does not decode;
+    /// [`DatastoreError::Database`] if the transaction fails.
     pub async fn update_bundle<F>(
         &self,
         trust_domain: &str,
@@ -112,6 +132,11 @@ impl Datastore {
     }
 
     /// Deletes the bundle of a trust domain.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::NotFound`] if the trust domain has no bundle;
+    /// [`DatastoreError::Database`] if the write fails.
     pub async fn delete_bundle(&self, trust_domain: &str) -> Result<(), DatastoreError> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM bundles WHERE trust_domain = $1")

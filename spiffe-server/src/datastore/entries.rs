@@ -75,6 +75,11 @@ fn from_row(row: &AnyRow) -> Result<Entry, DatastoreError> {
 impl Datastore {
     /// Stores a new entry (its ID and `created_at` must be set). An entry with the same ID, or
     /// with the same SPIFFE ID, parent and selector set, is refused as already existing.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::AlreadyExists`] for a duplicate ID or a duplicate (SPIFFE ID, parent,
+    /// selectors); [`DatastoreError::Database`] if the write fails.
     pub async fn create_entry(&self, entry: &Entry) -> Result<(), DatastoreError> {
         let mut tx = self.begin_write().await?;
         let taken = sqlx::query("SELECT 1 AS one FROM registered_entries WHERE id = $1")
@@ -110,6 +115,11 @@ impl Datastore {
     }
 
     /// Replaces an entry (matched by ID) and bumps its revision; returns the stored entry.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::NotFound`] if no entry has the ID; [`DatastoreError::AlreadyExists`]
+    /// if the change duplicates another entry; [`DatastoreError::Database`] if the write fails.
     pub async fn update_entry(&self, entry: &Entry) -> Result<Entry, DatastoreError> {
         let mut tx = self.begin_write().await?;
         let row =
@@ -147,6 +157,11 @@ impl Datastore {
     }
 
     /// Deletes an entry; returns it.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::NotFound`] if no entry has the ID; [`DatastoreError::Database`] if the
+    /// write fails.
     pub async fn delete_entry(&self, id: &str) -> Result<Entry, DatastoreError> {
         let mut tx = self.begin_write().await?;
         let sql = format!("DELETE FROM registered_entries WHERE id = $1 RETURNING {COLUMNS}");
@@ -162,6 +177,11 @@ impl Datastore {
     }
 
     /// One entry.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the query fails; [`DatastoreError::Corrupt`] if the
+    /// stored row does not read back.
     pub async fn fetch_entry(&self, id: &str) -> Result<Option<Entry>, DatastoreError> {
         let sql = format!("SELECT {COLUMNS} FROM registered_entries WHERE id = $1");
         sqlx::query(AssertSqlSafe(sql))
@@ -173,6 +193,11 @@ impl Datastore {
     }
 
     /// Every entry (for loading the in-memory index).
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the query fails; [`DatastoreError::Corrupt`] if a stored
+    /// row does not read back.
     pub async fn list_entries(&self) -> Result<Vec<Entry>, DatastoreError> {
         let sql = format!("SELECT {COLUMNS} FROM registered_entries");
         let rows = sqlx::query(AssertSqlSafe(sql))
@@ -182,6 +207,10 @@ impl Datastore {
     }
 
     /// Number of entries.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the query fails.
     pub async fn count_entries(&self) -> Result<i64, DatastoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM registered_entries")
             .fetch_one(self.pool())

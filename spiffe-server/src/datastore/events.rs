@@ -83,6 +83,11 @@ impl std::fmt::Debug for EventStream {
 impl EventStream {
     /// The next change. `Ok(None)` means the connection was lost and re-established: changes
     /// may have been missed, so the caller must reload everything once.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the notification connection fails and cannot be
+    /// re-established.
     pub async fn next(&mut self) -> Result<Option<ChangeEvent>, DatastoreError> {
         loop {
             match self.listener.try_recv().await? {
@@ -103,6 +108,11 @@ impl EventStream {
 impl Datastore {
     /// Listens for changes committed by any server on the same PostgreSQL database. `None` for
     /// SQLite, where one server owns the file.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the notification connection cannot be opened or the
+    /// channel cannot be listened to.
     pub async fn listen(&self) -> Result<Option<EventStream>, DatastoreError> {
         if self.backend() != Backend::Postgres {
             return Ok(None);

@@ -75,12 +75,22 @@ pub(crate) const CHANNEL: &str = "spiffe_datastore_events";
 
 impl Datastore {
     /// Opens (creating if needed) the SQLite datastore at `path`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Datastore::open`].
     pub async fn open_sqlite(path: &Path) -> Result<Self, DatastoreError> {
         Self::open(&format!("sqlite://{}?mode=rwc", path.display())).await
     }
 
     /// Opens the datastore at `url` (`sqlite://PATH[?mode=rwc]` or `postgres://...`) and applies
     /// the migrations.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::UnsupportedUrl`] for a URL that is neither `sqlite:` nor
+    /// `postgres://`; [`DatastoreError::Database`] if the URL's options do not parse, the
+    /// database cannot be reached or a migration fails.
     pub async fn open(url: &str) -> Result<Self, DatastoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
@@ -151,6 +161,10 @@ impl Datastore {
     }
 
     /// Checks that the database answers.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the database does not answer.
     pub async fn ping(&self) -> Result<(), DatastoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -73,6 +73,11 @@ fn from_row(row: &AnyRow) -> Result<AttestedNode, DatastoreError> {
 impl Datastore {
     /// Stores a newly admitted agent, replacing an earlier record of the same ID (an agent
     /// that attests again). A banned agent is never replaced.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::AlreadyExists`] if the agent is banned; [`DatastoreError::Database`]
+    /// if the write fails.
     pub async fn put_node(&self, node: &AttestedNode) -> Result<(), DatastoreError> {
         let mut tx = self.begin_write().await?;
         let existing =
@@ -124,6 +129,11 @@ impl Datastore {
     }
 
     /// Records the SVID of a renewal (serial and expiry become current).
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::NotFound`] if the agent has no record; [`DatastoreError::Database`] if
+    /// the write fails.
     pub async fn set_node_svid(
         &self,
         id: &SpiffeId,
@@ -151,6 +161,11 @@ impl Datastore {
 
     /// Records a renewal: the SVID the agent renewed with stays valid as the current one, the
     /// new SVID is accepted too, and any older one stops being accepted.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::NotFound`] if the agent has no record; [`DatastoreError::Database`] if
+    /// the write fails.
     pub async fn renew_node_svid(
         &self,
         id: &SpiffeId,
@@ -181,6 +196,11 @@ impl Datastore {
     }
 
     /// One agent.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the query fails; [`DatastoreError::Corrupt`] if the
+    /// stored row does not read back.
     pub async fn fetch_node(&self, id: &SpiffeId) -> Result<Option<AttestedNode>, DatastoreError> {
         let sql = format!("SELECT {COLUMNS} FROM attested_nodes WHERE spiffe_id = $1");
         sqlx::query(AssertSqlSafe(sql))
@@ -192,6 +212,11 @@ impl Datastore {
     }
 
     /// Every agent.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the query fails; [`DatastoreError::Corrupt`] if a stored
+    /// row does not read back.
     pub async fn list_nodes(&self) -> Result<Vec<AttestedNode>, DatastoreError> {
         let sql = format!("SELECT {COLUMNS} FROM attested_nodes ORDER BY spiffe_id");
         let rows = sqlx::query(AssertSqlSafe(sql))
@@ -201,6 +226,11 @@ impl Datastore {
     }
 
     /// Evicts an agent: its record is deleted, so it must attest again. Returns it.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::NotFound`] if the agent has no record; [`DatastoreError::Database`] if
+    /// the write fails.
     pub async fn delete_node(&self, id: &SpiffeId) -> Result<AttestedNode, DatastoreError> {
         let mut tx = self.begin_write().await?;
         let sql = format!("DELETE FROM attested_nodes WHERE spiffe_id = $1 RETURNING {COLUMNS}");
@@ -216,6 +246,11 @@ impl Datastore {
     }
 
     /// Bans an agent: it keeps its record, loses its SVID serials, and cannot attest again.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::NotFound`] if the agent has no record; [`DatastoreError::Database`] if
+    /// the write fails.
     pub async fn ban_node(&self, id: &SpiffeId) -> Result<(), DatastoreError> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(

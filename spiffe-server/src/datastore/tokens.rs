@@ -9,6 +9,10 @@ use crate::attest::join_token_hash;
 
 impl Datastore {
     /// Stores a join token (its hash).
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the write fails (including a token that exists already).
     pub async fn create_join_token(
         &self,
         token: &str,
@@ -32,6 +36,10 @@ impl Datastore {
     /// Takes a join token: deletes it and returns its expiry, or `None` if it does not exist
     /// (never existed, or was used already). Single use holds across servers: the delete is the
     /// claim.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the delete fails.
     pub async fn take_join_token(&self, token: &str) -> Result<Option<i64>, DatastoreError> {
         let row =
             sqlx::query("DELETE FROM join_token_hashes WHERE token_hash = $1 RETURNING expires_at")
@@ -43,6 +51,10 @@ impl Datastore {
     }
 
     /// Deletes join tokens that expired before `now`; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the delete fails.
     pub async fn prune_join_tokens(&self, now: i64) -> Result<u64, DatastoreError> {
         let done = sqlx::query("DELETE FROM join_token_hashes WHERE expires_at < $1")
             .bind(now)

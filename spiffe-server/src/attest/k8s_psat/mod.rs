@@ -100,6 +100,11 @@ impl K8sPsatAttestor {
     /// The attestor for the configured clusters, with a Kubernetes client for each. Fails on a
     /// refused setting or an API server configuration that cannot be loaded (nothing is sent
     /// to the API servers yet).
+    ///
+    /// # Errors
+    ///
+    /// A [`PsatSetupError`] for a refused setting, or a cluster whose API server configuration
+    /// (kubeconfig or in-cluster) cannot be loaded.
     pub async fn new(config: &K8sPsatConfig) -> Result<Self, PsatSetupError> {
         config.validate()?;
         if config.clusters.is_empty() {
@@ -124,6 +129,14 @@ impl K8sPsatAttestor {
     }
 
     /// Verifies a payload and names the agent of trust domain `td`.
+    ///
+    /// # Errors
+    ///
+    /// A [`PsatError`]: a payload that is not `{"cluster", "token"}` or lacks either, a cluster
+    /// not configured, a TokenReview that fails, times out or does not authenticate the token
+    /// for a configured audience, a user that is not an allowed service account, a bound pod
+    /// that cannot be read, does not match the token or is not scheduled, a node without a UID,
+    /// or an agent ID that cannot be formed.
     pub async fn verify(
         &self,
         td: &TrustDomain,

@@ -1,5 +1,11 @@
 //! The journal: the authority's slots and published keys, on disk, so a restarted server keeps
 //! its active CA and JWT key (the keys themselves live in the key manager).
+//!
+//! This module reads and writes the file; [`codec`] turns the state into records and back.
+
+mod codec;
+
+pub(crate) use codec::{restore_state, to_journal};
 
 use std::path::{Path, PathBuf};
 

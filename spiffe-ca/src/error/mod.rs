@@ -1,4 +1,14 @@
-//! The typed error of the signing authority.
+//! The typed errors of the signing authority: [`CaError`], and the failures it groups by
+//! concern ([`RotationError`], [`CryptoError`], [`CertificateError`]), each a variant callers
+//! can match.
+
+mod certificate;
+mod crypto;
+mod rotation;
+
+pub use certificate::CertificateError;
+pub use crypto::CryptoError;
+pub use rotation::RotationError;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,6 +17,9 @@ use thiserror::Error;
 
 use spiffe_core::key::KeyType;
 use spiffe_core::x509::CsrError;
+use spiffe_core::{BundleError, IdError, JwtError};
+
+use crate::rotation::AuthorityKind;
 
 /// Why the authority could not do what was asked.
 #[derive(Debug, Error)]
@@ -69,25 +82,18 @@ pub enum CaError {
         reason: &'static str,
     },
     /// No active authority (nothing prepared and activated yet).
-    #[error("no active {kind} authority")]
+    #[error("no active {kind}")]
     NoActiveAuthority {
-        /// "X.509" or "JWT".
-        kind: &'static str,
+        /// Which kind of authority.
+        kind: AuthorityKind,
     },
-    /// A rotation step that the authority's state does not allow.
-    #[error("{0}")]
-    Rotation(String),
-    /// An authority ID that is not known.
-    #[error("no {kind} authority with ID {id}")]
-    UnknownAuthority {
-        /// "X.509" or "JWT".
-        kind: &'static str,
-        /// The ID.
-        id: String,
-    },
-    /// Key generation, loading or signing failed in the crypto library.
+    /// A manual rotation step (activate, taint, revoke) that the authority's state does not
+    /// allow, or that names an authority that is not known.
+    #[error(transparent)]
+    Rotation(#[from] RotationError),
+    /// Key generation, loading or signing failed, or a key does not suit its use.
     #[error("crypto: {0}")]
-    Crypto(String),
+    Crypto(#[from] CryptoError),
     /// The upstream CA could not be used.
     #[error("upstream CA: {0}")]
     Upstream(String),
@@ -108,9 +114,35 @@ pub enum CaError {
         /// How many CA certificates would follow it before a leaf.
         required: u32,
     },
-    /// Building a certificate failed.
+    /// Building, signing or reading back a certificate failed.
     #[error("certificate: {0}")]
-    Certificate(String),
+    Certificate(#[from] CertificateError),
+    /// The local trust bundle could not be assembled from the published authorities.
+    #[error("local bundle: {what}: {source}")]
+    Bundle {
+        /// What was being added: `X.509 authority <id>`, `JWT key <kid>`, or `X.509 and JWT
+        /// parts`.
+        what: String,
+        /// Why the bundle refused it.
+        #[source]
+        source: BundleError,
+    },
+    /// A SPIFFE ID or trust domain name that does not parse (the `testing` trust domain's
+    /// inputs).
+    #[error("{input:?} is not a valid {what}: {source}")]
+    InvalidId {
+        /// The text given.
+        input: String,
+        /// `SPIFFE ID` or `trust domain`.
+        what: &'static str,
+        /// The rule broken.
+        #[source]
+        source: IdError,
+    },
+    /// A minted JWT-SVID that does not parse back (the `testing` trust domain checks its
+    /// tokens).
+    #[error("minted JWT-SVID does not parse: {0}")]
+    JwtSvid(#[source] JwtError),
     /// A file of the key store or journal could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -139,8 +171,10 @@ impl CaError {
     }
 }
 
+/// rcgen failures that no more specific [`CertificateError`] variant names (loading the upstream
+/// CA as an issuer).
 impl From<rcgen::Error> for CaError {
     fn from(e: rcgen::Error) -> Self {
-        CaError::Certificate(e.to_string())
+        CaError::Certificate(CertificateError::Rcgen(e))
     }
 }
