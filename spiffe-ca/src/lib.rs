@@ -32,7 +32,7 @@ mod x509;
 pub use authority::CertificateAuthority;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::CaConfig;
-pub use error::{CaError, CertificateError, CryptoError, RotationError};
+pub use error::{CaError, CertificateError, CryptoError, RotationError, UpstreamError};
 pub use issuer::CA_PATH_LEN;
 pub use jwt::{JwtAuthority, JwtSvidParams};
 pub use keys::{CaKeyType, DiskKeyManager, KeyManager, MemoryKeyManager, Signer, SoftSigner};

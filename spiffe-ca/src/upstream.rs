@@ -11,9 +11,9 @@ use zeroize::Zeroizing;
 use spiffe_core::PrivateKey;
 use spiffe_core::x509::CertificateInfo;
 
-use crate::CaError;
 use crate::issuer::{CA_PATH_LEN, IssuerKey};
 use crate::keys::{Signer, SoftSigner};
+use crate::{CaError, UpstreamError};
 
 /// An upstream CA (SPIRE's "disk" UpstreamAuthority): its certificate and key, the chain above
 /// it, and the roots that trust domains' bundles publish. The chain travels with every SVID;
@@ -35,19 +35,27 @@ impl std::fmt::Debug for UpstreamCa {
     }
 }
 
-fn certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, CaError> {
+fn certs(pem: &[u8], file: &'static str) -> Result<Vec<CertificateDer<'static>>, CaError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CaError::Upstream(format!("{what}: {e}")))?;
+        .map_err(|e| UpstreamError::Pem {
+            file,
+            reason: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(CaError::Upstream(format!("{what}: no CERTIFICATE block")));
+        return Err(UpstreamError::NoCertificate { file }.into());
     }
     Ok(certs)
 }
 
 fn parse_info(der: &CertificateDer<'_>, what: &str) -> Result<CertificateInfo, CaError> {
-    CertificateInfo::parse(der)
-        .map_err(|e| CaError::Upstream(format!("{what}: not a valid certificate: {e}")))
+    CertificateInfo::parse(der).map_err(|source| {
+        UpstreamError::Certificate {
+            certificate: what.to_owned(),
+            source,
+        }
+        .into()
+    })
 }
 
 fn check_constraint(c: &CertificateInfo, what: String, required: usize) -> Result<(), CaError> {
@@ -113,6 +121,10 @@ impl UpstreamCa {
     /// [`CaError::UpstreamPathLen`]: the CAs it would sign, and so every SVID, would fail
     /// verification. The server loads the upstream CA once and signs every rotated CA with it,
     /// so the check covers every rotation.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Io`] when a file cannot be read, and as [`UpstreamCa::from_pem`].
     pub fn load(cert: &Path, key: &Path, bundle: Option<&Path>) -> Result<Self, CaError> {
         let read = |p: &Path| std::fs::read(p).map_err(|e| CaError::io(p, e));
         let bundle_pem = bundle.map(read).transpose()?;
@@ -125,23 +137,24 @@ impl UpstreamCa {
 
     /// Same as [`UpstreamCa::load`], from PEM text. `key` is the caller's to zeroize; the
     /// copies made here are zeroized when dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`CaError::Upstream`] for unreadable PEM, a certificate that does not parse, a key that
+    /// is not PKCS#8 or not the certificate's, or a certificate that is not a CA;
+    /// [`CaError::UpstreamPathLen`] for a chain whose `pathLenConstraint` leaves no room for
+    /// this trust domain's CA.
     pub fn from_pem(cert: &[u8], key: &[u8], bundle: Option<&[u8]>) -> Result<Self, CaError> {
         let mut chain = certs(cert, "upstream certificate file")?;
         // Decoded into a buffer zeroized on drop (and the base64 scratch with it).
-        let key = PrivateKey::from_pkcs8_pem(key)
-            .map_err(|e| CaError::Upstream(format!("upstream key file: {e}")))?;
+        let key = PrivateKey::from_pkcs8_pem(key).map_err(UpstreamError::Key)?;
         let signer: Arc<dyn Signer> = Arc::new(SoftSigner::from_pkcs8(key.pkcs8_der())?);
-        let info = CertificateInfo::parse(&chain[0])
-            .map_err(|e| CaError::Upstream(format!("upstream certificate: {e}")))?;
+        let info = parse_info(&chain[0], "the upstream CA certificate")?;
         if !info.is_ca {
-            return Err(CaError::Upstream(
-                "upstream certificate is not a CA (Basic Constraints cA=true required)".into(),
-            ));
+            return Err(UpstreamError::NotCa.into());
         }
         if info.public_key != *signer.public_key() {
-            return Err(CaError::Upstream(
-                "upstream key does not match the upstream certificate".into(),
-            ));
+            return Err(UpstreamError::KeyMismatch.into());
         }
         let bundle_roots = bundle
             .map(|pem| certs(pem, "upstream bundle file"))

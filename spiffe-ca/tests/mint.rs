@@ -12,7 +12,8 @@ use rustls_pki_types::CertificateDer;
 use spiffe_ca::keys::Signer as _;
 use spiffe_ca::{
     CaConfig, CaError, CaKeyType, CertificateAuthority, JwtSvidParams, ManualClock,
-    MemoryKeyManager, SoftSigner, SystemClock, TtlPolicy, UpstreamCa, X509SvidParams,
+    MemoryKeyManager, SoftSigner, SystemClock, TtlPolicy, UpstreamCa, UpstreamError,
+    X509SvidParams,
 };
 use spiffe_core::jwt::JwtAlgorithm;
 use spiffe_core::key::KeyType;
@@ -385,7 +386,7 @@ fn an_upstream_ca_signs_the_trust_domain_ca() {
     std::fs::write(&key_path, KeyPair::generate().unwrap().serialize_pem()).unwrap();
     assert!(matches!(
         UpstreamCa::load(&cert_path, &key_path, None),
-        Err(CaError::Upstream(m)) if m.contains("does not match")
+        Err(CaError::Upstream(UpstreamError::KeyMismatch))
     ));
 }
 

@@ -5,7 +5,7 @@
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use spiffe_ca::keys::Signer as _;
-use spiffe_ca::{CaError, CaKeyType, SoftSigner, UpstreamCa};
+use spiffe_ca::{CaError, CaKeyType, SoftSigner, UpstreamCa, UpstreamError};
 use spiffe_core::PrivateKey;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
@@ -48,7 +48,7 @@ fn the_upstream_key_is_read_by_the_zeroizing_reader() {
     let secret_line = body.lines().nth(1).unwrap().to_owned();
     let err = UpstreamCa::from_pem(cert.pem().as_bytes(), body.as_bytes(), None).unwrap_err();
     assert!(
-        matches!(&err, CaError::Upstream(m) if m.starts_with("upstream key file: ")),
+        matches!(&err, CaError::Upstream(UpstreamError::Key(_))),
         "{err:?}"
     );
     assert!(!err.to_string().contains(&secret_line), "{err}");

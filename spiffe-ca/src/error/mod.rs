@@ -1,14 +1,17 @@
 //! The typed errors of the signing authority: [`CaError`], and the failures it groups by
-//! concern ([`RotationError`], [`CryptoError`], [`CertificateError`]), each a variant callers
+//! concern ([`RotationError`], [`CryptoError`], [`CertificateError`], [`UpstreamError`]), each a
+//! variant callers
 //! can match.
 
 mod certificate;
 mod crypto;
 mod rotation;
+mod upstream;
 
 pub use certificate::CertificateError;
 pub use crypto::CryptoError;
 pub use rotation::RotationError;
+pub use upstream::UpstreamError;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -96,7 +99,7 @@ pub enum CaError {
     Crypto(#[from] CryptoError),
     /// The upstream CA could not be used.
     #[error("upstream CA: {0}")]
-    Upstream(String),
+    Upstream(#[from] UpstreamError),
     /// A certificate above this trust domain's CA whose Basic Constraints `pathLenConstraint`
     /// does not allow the CA certificates that would sit below it (RFC 5280, section 4.2.1.9):
     /// a `pathLenConstraint` of `n` allows at most `n` CA certificates between it and a leaf.
