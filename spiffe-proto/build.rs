@@ -14,6 +14,18 @@ const PROTOS: &[&str] = &[
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../proto");
     let fds = protox::compile(PROTOS, [&root])?;
+    if std::env::var_os("CARGO_FEATURE_JSON").is_some() {
+        // protojson's form, as SPIRE's CLI prints it: proto field names, unset fields emitted.
+        // Only SPIRE's types (pbjson-build needs a package, which workload.proto has not).
+        let mut types = fds.clone();
+        types.file.retain(|f| f.package() == "spire.api.types");
+        let descriptors = prost::Message::encode_to_vec(&types);
+        pbjson_build::Builder::new()
+            .register_descriptors(&descriptors)?
+            .preserve_proto_field_names()
+            .emit_fields()
+            .build(&[".spire.api.types"])?;
+    }
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

@@ -261,6 +261,30 @@ fn the_spire_cli_gets_the_same_answers_from_our_server() {
         pair.same(&peers, args);
     }
 
+    // Our CLI and SPIRE's, both against our server: `-output json` byte for byte (our printer
+    // is the protojson pbjson generates, nulls dropped and keys sorted as SPIRE's printer does).
+    for args in [
+        &["entry", "show", "-output", "json"][..],
+        &["entry", "show", "-parentID", AGENT_ALIAS, "-output", "json"],
+        &["entry", "count", "-output", "json"],
+        &["bundle", "show", "-output", "json"],
+        &["bundle", "list", "-output", "json"],
+        &["agent", "list", "-output", "json"],
+        &["agent", "count", "-output", "json"],
+    ] {
+        let our_cli = pair.ours.cli(args);
+        let spire_cli = pair.run(&peers, "ours", args);
+        assert_eq!(
+            (our_cli.code, &our_cli.stdout),
+            (spire_cli.code, &spire_cli.stdout),
+            "`spire-server {}` against our server: our CLI (left) and SPIRE's (right) print \
+             differently\nours stderr: {}\nSPIRE stderr: {}",
+            args.join(" "),
+            our_cli.stderr,
+            spire_cli.stderr
+        );
+    }
+
     // Per-server IDs: the same command shape on each side, compared the same way.
     let both = |f: &dyn Fn(&str) -> Vec<String>| {
         let (o, s) = (f("ours"), f("spire"));

@@ -1,140 +1,111 @@
-//! SPIRE API messages as SPIRE's `-output json` prints them: protojson field names, every
-//! field present, unset messages left out, 64-bit integers as strings, bytes as base64.
+//! SPIRE API messages as SPIRE's `-output json` prints them, through the protojson serde impls
+//! pbjson generates in `spiffe-proto` (feature `json`): proto field names, every field present,
+//! unset messages left out, 64-bit integers as strings, bytes as base64. SPIRE's printer then
+//! drops nulls and sorts keys, which [`crate::cli::output::go_json`] does.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use spiffe_proto::spire::api::types as pb;
 
-/// A `SPIFFEID`, or nothing when unset.
-pub(crate) fn id(id: Option<&pb::Spiffeid>) -> Option<Value> {
-    id.map(|i| json!({"trust_domain": i.trust_domain, "path": i.path}))
+/// A message as protojson, or `null` for one that does not serialize (the generated impls only
+/// fail on enum values out of range, which these messages do not have).
+fn protojson<T: Serialize>(msg: &T) -> Value {
+    serde_json::to_value(msg).unwrap_or(Value::Null)
 }
 
-/// Inserts `value` under `key` when it is set (protojson's unset messages become null, and
-/// SPIRE's printer drops nulls).
-fn put(obj: &mut Value, key: &str, value: Option<Value>) {
-    if let (Value::Object(map), Some(v)) = (obj, value) {
-        map.insert(key.to_owned(), v);
-    }
+/// An object of the fields that are set, as a batch result prints them.
+fn object(fields: [(&str, Option<Value>); 2]) -> Value {
+    let map: Map<String, Value> = fields
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+        .collect();
+    Value::Object(map)
 }
 
-/// A `Selector`.
-pub(crate) fn selector(s: &pb::Selector) -> Value {
-    json!({"type": s.r#type, "value": s.value})
-}
-
-/// A per-item `Status`.
+/// A per-item `Status`, or nothing when unset.
 pub(crate) fn status(s: Option<&pb::Status>) -> Option<Value> {
-    s.map(|s| json!({"code": s.code, "message": s.message}))
+    s.map(protojson)
 }
 
 /// An `Entry`.
 pub(crate) fn entry(e: &pb::Entry) -> Value {
-    let mut v = json!({
-        "id": e.id,
-        "selectors": e.selectors.iter().map(selector).collect::<Vec<_>>(),
-        "x509_svid_ttl": e.x509_svid_ttl,
-        "federates_with": e.federates_with,
-        "admin": e.admin,
-        "downstream": e.downstream,
-        "expires_at": e.expires_at.to_string(),
-        "dns_names": e.dns_names,
-        "revision_number": e.revision_number.to_string(),
-        "store_svid": e.store_svid,
-        "jwt_svid_ttl": e.jwt_svid_ttl,
-        "hint": e.hint,
-        "created_at": e.created_at.to_string(),
-    });
-    put(&mut v, "spiffe_id", id(e.spiffe_id.as_ref()));
-    put(&mut v, "parent_id", id(e.parent_id.as_ref()));
-    put(
-        &mut v,
-        "additional_attributes",
-        e.additional_attributes.map(|a| {
-            json!({
-                "disable_x509_svid_prefetch": a.disable_x509_svid_prefetch,
-                "jwt_svid_include_jti": a.jwt_svid_include_jti,
-            })
-        }),
-    );
-    v
+    protojson(e)
 }
 
 /// A batch result carrying an entry (create, update).
 pub(crate) fn entry_result(status_: Option<&pb::Status>, e: Option<&pb::Entry>) -> Value {
-    let mut v = json!({});
-    put(&mut v, "status", status(status_));
-    put(&mut v, "entry", e.map(entry));
+    object([("status", status(status_)), ("entry", e.map(entry))])
+}
+
+/// `msg` as protojson without `field`: a field our protos have that SPIRE 1.13's API types
+/// (spire-api-sdk of 2025-01) have not, so that the CLI this one matches never prints it.
+fn without<T: Serialize>(msg: &T, field: &str) -> Value {
+    let mut v = protojson(msg);
+    if let Value::Object(map) = &mut v {
+        map.remove(field);
+    }
     v
 }
 
-/// An `Agent`.
+/// An `Agent` (without `agent_version`, which came after SPIRE 1.13).
 pub(crate) fn agent(a: &pb::Agent) -> Value {
-    let mut v = json!({
-        "attestation_type": a.attestation_type,
-        "x509svid_serial_number": a.x509svid_serial_number,
-        "x509svid_expires_at": a.x509svid_expires_at.to_string(),
-        "selectors": a.selectors.iter().map(selector).collect::<Vec<_>>(),
-        "banned": a.banned,
-        "can_reattest": a.can_reattest,
-        "agent_version": a.agent_version,
-    });
-    put(&mut v, "id", id(a.id.as_ref()));
-    v
+    without(a, "agent_version")
 }
 
-/// A `Bundle`.
+/// A `Bundle` (without `wit_authorities`, which came after SPIRE 1.13).
 pub(crate) fn bundle(b: &pb::Bundle) -> Value {
-    let key = |public_key: &[u8], key_id: &str, expires_at: i64, tainted: bool| {
-        json!({
-            "public_key": STANDARD.encode(public_key),
-            "key_id": key_id,
-            "expires_at": expires_at.to_string(),
-            "tainted": tainted,
-        })
-    };
-    json!({
-        "trust_domain": b.trust_domain,
-        "x509_authorities": b.x509_authorities.iter().map(|c| json!({
-            "asn1": STANDARD.encode(&c.asn1),
-            "tainted": c.tainted,
-        })).collect::<Vec<_>>(),
-        "jwt_authorities": b.jwt_authorities.iter()
-            .map(|k| key(&k.public_key, &k.key_id, k.expires_at, k.tainted))
-            .collect::<Vec<_>>(),
-        "wit_authorities": b.wit_authorities.iter()
-            .map(|k| key(&k.public_key, &k.key_id, k.expires_at, k.tainted))
-            .collect::<Vec<_>>(),
-        "refresh_hint": b.refresh_hint.to_string(),
-        "sequence_number": b.sequence_number.to_string(),
-    })
+    without(b, "wit_authorities")
 }
 
 /// A batch result carrying a bundle.
 pub(crate) fn bundle_result(status_: Option<&pb::Status>, b: Option<&pb::Bundle>) -> Value {
-    let mut v = json!({});
-    put(&mut v, "status", status(status_));
-    put(&mut v, "bundle", b.map(bundle));
-    v
+    object([("status", status(status_)), ("bundle", b.map(bundle))])
 }
 
 /// A `JWTSVID`.
 pub(crate) fn jwt_svid(s: &pb::Jwtsvid) -> Value {
-    let mut v = json!({
-        "token": s.token,
-        "expires_at": s.expires_at.to_string(),
-        "issued_at": s.issued_at.to_string(),
-        "hint": s.hint,
-    });
-    put(&mut v, "id", id(s.id.as_ref()));
-    v
+    protojson(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cli::output::go_json;
+
+    #[test]
+    fn bundle_and_agent_like_spire() {
+        let b = pb::Bundle {
+            trust_domain: "example.org".into(),
+            x509_authorities: vec![pb::X509Certificate {
+                asn1: vec![1, 2, 3],
+                tainted: false,
+            }],
+            jwt_authorities: vec![pb::JwtKey {
+                public_key: vec![4, 5],
+                key_id: "k1".into(),
+                expires_at: 1_700_000_000,
+                tainted: true,
+            }],
+            refresh_hint: 300,
+            sequence_number: 7,
+            ..Default::default()
+        };
+        assert_eq!(
+            go_json(&bundle(&b)),
+            "{\"jwt_authorities\":[{\"expires_at\":\"1700000000\",\"key_id\":\"k1\",\"public_key\":\"BAU=\",\"tainted\":true}],\"refresh_hint\":\"300\",\"sequence_number\":\"7\",\"trust_domain\":\"example.org\",\"x509_authorities\":[{\"asn1\":\"AQID\",\"tainted\":false}]}\n"
+        );
+        let a = pb::Agent {
+            attestation_type: "join_token".into(),
+            x509svid_expires_at: 5,
+            ..Default::default()
+        };
+        assert_eq!(
+            go_json(&agent(&a)),
+            "{\"attestation_type\":\"join_token\",\"banned\":false,\"can_reattest\":false,\"selectors\":[],\"x509svid_expires_at\":\"5\",\"x509svid_serial_number\":\"\"}\n"
+        );
+        let empty = entry_result(None, None);
+        assert_eq!(go_json(&empty), "{}\n");
+    }
 
     #[test]
     fn entry_like_spire() {
