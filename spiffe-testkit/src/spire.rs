@@ -153,7 +153,8 @@ impl AgentConf<'_> {
 mod tests {
     use super::*;
 
-    /// The server file of the interop suite, as it was written out by hand.
+    /// The server files of the interop suite and of the benchmarks, as they were written out
+    /// by hand.
     #[test]
     fn server_file() {
         let conf = ServerConf {
@@ -198,12 +199,37 @@ plugins {
             signing_rate_limit: false,
             ..conf
         };
-        let text = bench.render();
-        assert!(text.contains(
-            "    ca_key_type = \"ec-p256\"\n    ratelimit {\n        signing = false\n    }\n}\n"
-        ));
-        assert!(text.contains("keys_path = \"/d/data/keys.json\""));
-        assert!(!text.contains("log_level"));
+        assert_eq!(
+            bench.render(),
+            r#"server {
+    bind_address = "127.0.0.1"
+    bind_port = "8081"
+    socket_path = "/d/private/api.sock"
+    trust_domain = "spire.test"
+    data_dir = "/d/data"
+    ca_key_type = "ec-p256"
+    ratelimit {
+        signing = false
+    }
+}
+plugins {
+    DataStore "sql" {
+        plugin_data {
+            database_type = "sqlite3"
+            connection_string = "/d/data/datastore.sqlite3"
+        }
+    }
+    NodeAttestor "join_token" {
+        plugin_data {}
+    }
+    KeyManager "disk" {
+        plugin_data {
+            keys_path = "/d/data/keys.json"
+        }
+    }
+}
+"#
+        );
     }
 
     /// The agent file of the benchmarks, as it was written out by hand.
@@ -242,6 +268,19 @@ plugins {
     }
 }
 "#
+        );
+        let suite = AgentConf {
+            log_level: Some("DEBUG"),
+            key_manager: KeyManager::Memory,
+            ..conf
+        };
+        assert!(suite.render().starts_with(
+            "agent {\n    data_dir = \"/a/data\"\n    log_level = \"DEBUG\"\n    server_address"
+        ));
+        assert!(
+            suite
+                .render()
+                .contains("    KeyManager \"memory\" {\n        plugin_data {}\n    }\n")
         );
     }
 }

@@ -11,18 +11,17 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use common::{
-    Deployment, PROBE, READY, Server, ServerOpts, TD, is_root, long, probe_as, run_cmd, runtime,
-    wait_until,
+    Deployment, PROBE, READY, Server, ServerOpts, TD, agent_channel, anonymous_channel, bundle_set,
+    is_root, join_token, long, probe_as, run_cmd, runtime, wait_until,
 };
-use prost::bytes::{Buf, BufMut};
-use rcgen::{CertificateParams, KeyPair, PublicKeyData, SanType};
-use spiffe_core::{BundleSet, PrivateKey, SvidCell, TrustDomain, X509Svid};
+use rcgen::{KeyPair, PublicKeyData};
+use spiffe_core::{BundleSet, X509Svid};
 use spiffe_proto::spire::api::server::agent::v1 as agent_api;
 use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
 use spiffe_proto::spire::api::server::bundle::v1 as bundle_api;
@@ -34,10 +33,10 @@ use spiffe_proto::spire::api::server::svid::v1::svid_client::SvidClient;
 use spiffe_proto::spire::api::types as pb;
 use spiffe_proto::workload::ValidateJwtsvidRequest;
 use spiffe_proto::workload::spiffe_workload_api_client::SpiffeWorkloadApiClient;
-use spiffe_server::client::{admin_channel, agent_tls_config, tls_channel};
+use spiffe_server::client::admin_channel;
+use spiffe_testkit::grpc::{self, RawCodec};
 use spiffe_workload::WorkloadApiClient;
 use tonic::Code;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
 /// Tests that fork processes with chosen PIDs, or many processes as other users, run one at a
@@ -425,44 +424,6 @@ fn pid_reuse_through_the_agent_socket_gets_nothing() {
 // ---------------------------------------------------------------------------------------------
 // Hostile callers of the server's gRPC APIs
 
-/// Raw bytes as a gRPC message, both ways.
-#[derive(Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
-    }
-}
-
 /// Sends `body` as the (only) message of a unary call to `path`.
 async fn raw_unary(channel: Channel, path: &'static str, body: Vec<u8>) -> tonic::Status {
     let mut grpc = tonic::client::Grpc::new(channel);
@@ -506,52 +467,10 @@ fn assert_status(s: &tonic::Status, code: Code, contains: &str) {
 
 /// A CSR (DER) asking for `uris`, and its key.
 fn csr(uris: &[&str]) -> (Vec<u8>, KeyPair) {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.subject_alt_names = uris
-        .iter()
-        .map(|u| SanType::URI((*u).try_into().unwrap()))
-        .collect();
-    let der = params.serialize_request(&key).unwrap().der().to_vec();
-    (der, key)
+    grpc::csr(uris).unwrap()
 }
 
-fn td() -> TrustDomain {
-    TrustDomain::parse(TD).unwrap()
-}
-
-async fn bundle_set(admin: &Channel) -> BundleSet {
-    let b = BundleClient::new(admin.clone())
-        .get_bundle(bundle_api::GetBundleRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    [spiffe_proto::convert::bundle_from_pb(&b).unwrap()]
-        .into_iter()
-        .collect()
-}
-
-/// An attestation request with a join token and a CSR.
-fn attest_request(token: &str, csr: Vec<u8>) -> agent_api::AttestAgentRequest {
-    agent_api::AttestAgentRequest {
-        step: Some(agent_api::attest_agent_request::Step::Params(
-            agent_api::attest_agent_request::Params {
-                data: Some(pb::AttestationData {
-                    r#type: "join_token".into(),
-                    payload: token.as_bytes().to_vec(),
-                }),
-                params: Some(agent_api::AgentX509svidParams { csr }),
-            },
-        )),
-    }
-}
-
-fn anonymous_channel(address: &str, bundles: &BundleSet) -> Channel {
-    let config = agent_tls_config(&td(), Arc::new(bundles.clone()), None).unwrap();
-    tls_channel(address, Arc::new(config)).unwrap()
-}
-
-/// Attests with `token` as an agent would.
+/// Attests with `token` as an agent would (with `csr_der` instead of a CSR of its own).
 async fn attest(
     address: &str,
     bundles: &BundleSet,
@@ -559,49 +478,10 @@ async fn attest(
     csr_der: Option<Vec<u8>>,
 ) -> Result<X509Svid, tonic::Status> {
     let (own_csr, key) = csr(&[]);
-    let req = attest_request(token, csr_der.unwrap_or(own_csr));
-    let mut stream = AgentClient::new(anonymous_channel(address, bundles))
-        .attest_agent(futures::stream::iter([req]))
-        .await?
-        .into_inner();
-    let msg = stream.message().await?.expect("a result");
-    let Some(agent_api::attest_agent_response::Step::Result(result)) = msg.step else {
-        panic!("expected a result")
-    };
-    let chain = result
-        .svid
-        .unwrap()
-        .cert_chain
-        .into_iter()
-        .map(rustls_pki_types::CertificateDer::from)
-        .collect();
-    Ok(X509Svid::new(
-        chain,
-        PrivateKey::from_pkcs8_der(&key.serialize_der()).unwrap(),
-    )
-    .unwrap())
-}
-
-fn agent_channel(address: &str, bundles: &BundleSet, svid: X509Svid) -> Channel {
-    let config = agent_tls_config(
-        &td(),
-        Arc::new(bundles.clone()),
-        Some(Arc::new(SvidCell::new(svid))),
-    )
-    .unwrap();
-    tls_channel(address, Arc::new(config)).unwrap()
-}
-
-async fn join_token(admin: &Channel) -> String {
-    AgentClient::new(admin.clone())
-        .create_join_token(agent_api::CreateJoinTokenRequest {
-            ttl: 600,
-            ..Default::default()
-        })
+    let req = grpc::join_token_request(token, csr_der.unwrap_or(own_csr));
+    grpc::attest_agent(anonymous_channel(address, bundles), req, &key)
         .await
-        .unwrap()
-        .into_inner()
-        .value
+        .map(|(svid, _)| svid)
 }
 
 fn spiffe_pb(path: &str) -> pb::Spiffeid {
@@ -754,7 +634,7 @@ fn hostile_grpc_callers_get_typed_errors_and_the_server_keeps_serving() {
 
         // Oversized messages: over the agent port (no identity needed to attest) and the
         // admin socket.
-        let huge = attest_request("x", vec![0u8; 5 * 1024 * 1024]);
+        let huge = grpc::join_token_request("x", vec![0u8; 5 * 1024 * 1024]);
         let s = AgentClient::new(anonymous_channel(&address, &bundles))
             .attest_agent(futures::stream::iter([huge]))
             .await;

@@ -616,6 +616,39 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// The server's bundle, from its admin API (`spiffe_testkit::grpc`).
+pub async fn bundle_set(admin: &tonic::transport::Channel) -> spiffe_core::BundleSet {
+    spiffe_testkit::grpc::bundle_set(admin)
+        .await
+        .expect("the server's bundle")
+}
+
+/// A join token from the admin API, without an alias entry (so it appears nowhere else).
+pub async fn join_token(admin: &tonic::transport::Channel) -> String {
+    spiffe_testkit::grpc::join_token(admin)
+        .await
+        .expect("a join token")
+}
+
+/// A channel to the agent API at `address` (`host:port`) that presents no certificate.
+pub fn anonymous_channel(
+    address: &str,
+    bundles: &spiffe_core::BundleSet,
+) -> tonic::transport::Channel {
+    let td = spiffe_core::TrustDomain::parse(TD).expect("the trust domain");
+    spiffe_testkit::grpc::anonymous_channel(address, &td, bundles).expect("an agent API channel")
+}
+
+/// A channel to the agent API at `address` authenticated as the agent holding `svid`.
+pub fn agent_channel(
+    address: &str,
+    bundles: &spiffe_core::BundleSet,
+    svid: spiffe_core::X509Svid,
+) -> tonic::transport::Channel {
+    let td = spiffe_core::TrustDomain::parse(TD).expect("the trust domain");
+    spiffe_testkit::grpc::agent_channel(address, &td, bundles, svid).expect("an agent API channel")
+}
+
 /// Runs `suite-probe` with `args` as `uid`/`gid`; returns its output.
 pub fn probe_as(uid: u32, gid: u32, args: &[&str]) -> Run {
     use std::os::unix::process::CommandExt;
