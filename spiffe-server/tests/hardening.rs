@@ -16,7 +16,6 @@ use spiffe_proto::spiffers::sync::v1 as sync_api;
 use spiffe_proto::spiffers::sync::v1::sync_client::SyncClient;
 use spiffe_proto::spire::api::server::agent::v1 as agent_api;
 use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
-use spiffe_proto::spire::api::server::entry::v1 as entry_api;
 use spiffe_proto::spire::api::server::svid::v1 as svid_api;
 use spiffe_proto::spire::api::server::svid::v1::svid_client::SvidClient;
 use spiffe_proto::spire::api::types as pb;
@@ -28,16 +27,7 @@ use tonic::transport::Channel;
 
 /// A server with `adjust` applied to the test configuration.
 async fn server_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = common::server::config(dir.path(), None);
-    adjust(&mut c);
-    let socket = c.socket_path.clone();
-    let server = spiffe_server::start(c).await.unwrap();
-    TestServer {
-        server,
-        dir,
-        socket,
-    }
+    TestServer::start_with(None, adjust).await
 }
 
 fn id(path: &str) -> pb::Spiffeid {
@@ -203,19 +193,7 @@ fn csr_for(uri: &str) -> (Vec<u8>, KeyPair) {
 }
 
 async fn create_entry(server: &TestServer, e: pb::Entry) -> pb::Entry {
-    let r = server
-        .entries()
-        .batch_create_entry(entry_api::BatchCreateEntryRequest {
-            entries: vec![e],
-            output_mask: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .results
-        .remove(0);
-    assert_eq!(r.status.as_ref().unwrap().code, 0, "{:?}", r.status);
-    r.entry.unwrap()
+    grpc::create_entry(&server.admin(), e).await.unwrap()
 }
 
 async fn list_agents(channel: Channel) -> Result<(), tonic::Status> {

@@ -58,9 +58,6 @@ impl World {
     async fn start() -> World {
         let c1 = FakeCluster::start("c1").await.unwrap();
         let c2 = FakeCluster::start("c2").await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = common::server::config(dir.path(), None);
-
         let mut one = PsatCluster::new(vec!["spire:spire-agent".into()]);
         one.api_server = KubeApiServer::Explicit {
             url: c1.url(),
@@ -72,17 +69,12 @@ impl World {
         let mut two = PsatCluster::new(vec!["spire:spire-agent".into()]);
         two.api_server = KubeApiServer::Kubeconfig(c2.kubeconfig_path());
         two.use_pod_uid_for_agent_id = true;
-        config.k8s_psat = Some(K8sPsatConfig {
-            clusters: [("c1".to_owned(), one), ("c2".to_owned(), two)].into(),
-        });
-
-        let socket = config.socket_path.clone();
-        let server = spiffe_server::start(config).await.unwrap();
-        let server = TestServer {
-            server,
-            dir,
-            socket,
-        };
+        let server = TestServer::start_with(None, |config| {
+            config.k8s_psat = Some(K8sPsatConfig {
+                clusters: [("c1".to_owned(), one), ("c2".to_owned(), two)].into(),
+            });
+        })
+        .await;
         let bundles = server.bundle_set().await;
         World {
             server,

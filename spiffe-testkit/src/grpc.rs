@@ -13,6 +13,8 @@ use spiffe_proto::spire::api::server::agent::v1 as agent_api;
 use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
 use spiffe_proto::spire::api::server::bundle::v1 as bundle_api;
 use spiffe_proto::spire::api::server::bundle::v1::bundle_client::BundleClient;
+use spiffe_proto::spire::api::server::entry::v1 as entry_api;
+use spiffe_proto::spire::api::server::entry::v1::entry_client::EntryClient;
 use spiffe_proto::spire::api::types as pb;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
@@ -188,4 +190,53 @@ pub async fn join_token(admin: &Channel) -> Result<String, tonic::Status> {
         .await?
         .into_inner()
         .value)
+}
+
+/// `path` in `trust_domain`, as the APIs carry SPIFFE IDs.
+pub fn spiffe_id(trust_domain: &str, path: &str) -> pb::Spiffeid {
+    pb::Spiffeid {
+        trust_domain: trust_domain.into(),
+        path: path.into(),
+    }
+}
+
+/// An entry for `id` under `parent` with one `unix:uid:<uid>` selector.
+pub fn unix_entry(id: pb::Spiffeid, parent: pb::Spiffeid, uid: u32) -> pb::Entry {
+    pb::Entry {
+        spiffe_id: Some(id),
+        parent_id: Some(parent),
+        selectors: vec![pb::Selector {
+            r#type: "unix".into(),
+            value: format!("uid:{uid}"),
+        }],
+        ..Default::default()
+    }
+}
+
+/// Creates `entry` through the admin API (`BatchCreateEntry` with one item): the entry as
+/// stored, or the item's status when the server refused it.
+pub async fn create_entry(admin: &Channel, entry: pb::Entry) -> Result<pb::Entry, tonic::Status> {
+    let result = EntryClient::new(admin.clone())
+        .batch_create_entry(entry_api::BatchCreateEntryRequest {
+            entries: vec![entry],
+            output_mask: None,
+        })
+        .await?
+        .into_inner()
+        .results
+        .into_iter()
+        .next()
+        .ok_or_else(|| tonic::Status::internal("no result for the entry"))?;
+    let status = result
+        .status
+        .ok_or_else(|| tonic::Status::internal("a result without a status"))?;
+    if status.code != 0 {
+        return Err(tonic::Status::new(
+            tonic::Code::from_i32(status.code),
+            status.message,
+        ));
+    }
+    result
+        .entry
+        .ok_or_else(|| tonic::Status::internal("a created entry not returned"))
 }

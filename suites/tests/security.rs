@@ -485,33 +485,13 @@ async fn attest(
 }
 
 fn spiffe_pb(path: &str) -> pb::Spiffeid {
-    pb::Spiffeid {
-        trust_domain: TD.into(),
-        path: path.into(),
-    }
+    grpc::spiffe_id(TD, path)
 }
 
 async fn create_entry(admin: &Channel, id: &str, parent: pb::Spiffeid) -> pb::Entry {
-    let r = EntryClient::new(admin.clone())
-        .batch_create_entry(entry_api::BatchCreateEntryRequest {
-            entries: vec![pb::Entry {
-                spiffe_id: Some(spiffe_pb(id)),
-                parent_id: Some(parent),
-                selectors: vec![pb::Selector {
-                    r#type: "unix".into(),
-                    value: "uid:1".into(),
-                }],
-                ..Default::default()
-            }],
-            output_mask: None,
-        })
+    grpc::create_entry(admin, grpc::unix_entry(spiffe_pb(id), parent, 1))
         .await
         .unwrap()
-        .into_inner()
-        .results
-        .remove(0);
-    assert_eq!(r.status.as_ref().unwrap().code, 0, "{:?}", r.status);
-    r.entry.unwrap()
 }
 
 /// One `BatchNewX509SVID` item: Ok(SPIFFE ID of the minted SVID) or Err((code, message)).

@@ -32,8 +32,17 @@ pub fn config(dir: &std::path::Path, datastore: Option<String>) -> ServerConfig 
 
 impl TestServer {
     pub async fn start(datastore: Option<String>) -> TestServer {
+        Self::start_with(datastore, |_| {}).await
+    }
+
+    /// A server with `adjust` applied to the test configuration.
+    pub async fn start_with(
+        datastore: Option<String>,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let c = config(dir.path(), datastore);
+        let mut c = config(dir.path(), datastore);
+        adjust(&mut c);
         let socket = c.socket_path.clone();
         let server = spiffe_server::start(c).await.unwrap();
         TestServer {

@@ -14,9 +14,8 @@ use hyper_util::rt::TokioIo;
 use spiffe_core::{BundleSet, SvidCell, TrustDomain, X509Svid};
 use spiffe_proto::spire::api::server::agent::v1 as agent_api;
 use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
-use spiffe_proto::spire::api::types as pb;
 use spiffe_server::client::{admin_channel, agent_tls_config};
-use spiffe_testkit::grpc::attest_join_token;
+use spiffe_testkit::grpc::{self, attest_join_token};
 use spiffe_workload::http::MtlsConnector;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -395,39 +394,12 @@ fn anonymous_connections_are_short_lived_and_idle_ones_are_closed() {
         assert!(sync.message().await.unwrap().unwrap().initial);
         tokio::time::sleep(Duration::from_secs(5)).await;
         let agent_path = svid.spiffe_id().path().to_owned();
-        let created = spiffe_proto::spire::api::server::entry::v1::entry_client::EntryClient::new(
-            admin.clone(),
-        )
-        .batch_create_entry(
-            spiffe_proto::spire::api::server::entry::v1::BatchCreateEntryRequest {
-                entries: vec![pb::Entry {
-                    spiffe_id: Some(pb::Spiffeid {
-                        trust_domain: TD.into(),
-                        path: "/after/idle".into(),
-                    }),
-                    parent_id: Some(pb::Spiffeid {
-                        trust_domain: TD.into(),
-                        path: agent_path,
-                    }),
-                    selectors: vec![pb::Selector {
-                        r#type: "unix".into(),
-                        value: "uid:1".into(),
-                    }],
-                    ..Default::default()
-                }],
-                output_mask: None,
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            created.into_inner().results[0]
-                .status
-                .as_ref()
-                .unwrap()
-                .code,
-            0
+        let entry = grpc::unix_entry(
+            grpc::spiffe_id(TD, "/after/idle"),
+            grpc::spiffe_id(TD, &agent_path),
+            1,
         );
+        grpc::create_entry(&admin, entry).await.unwrap();
         let pushed = tokio::time::timeout(Duration::from_secs(5), sync.message())
             .await
             .expect("the sync stream outlived idle_timeout")
