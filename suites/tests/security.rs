@@ -18,7 +18,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use common::{
     Deployment, PROBE, READY, Server, ServerOpts, TD, agent_channel, anonymous_channel, bundle_set,
-    is_root, join_token, long, probe_as, run_cmd, runtime, wait_until,
+    is_root, join_token, long, probe_as, run_cmd, runtime, spawn_with_pid, start_handoff,
+    wait_until,
 };
 use rcgen::{KeyPair, PublicKeyData};
 use spiffe_core::{BundleSet, X509Svid};
@@ -215,37 +216,6 @@ fn randomized_cross_workload_attestation() {
 // ---------------------------------------------------------------------------------------------
 // PID reuse through the agent's socket
 
-/// A process killed and reaped when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `sleep` as `uid` with the PID `pid` (which must be free), steering the kernel's next
-/// PID through `/proc/sys/kernel/ns_last_pid`; retries when another fork takes it first.
-fn spawn_with_pid(pid: i32, uid: u32) -> Guard {
-    for _ in 0..500 {
-        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
-        let child = Command::new("sleep")
-            .arg("60")
-            .uid(uid)
-            .gid(uid)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let got = i32::try_from(child.id()).unwrap();
-        let guard = Guard(child);
-        if got == pid {
-            return guard;
-        }
-    }
-    panic!("could not start a process with pid {pid}");
-}
-
 /// How the caller behaves after connecting.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Caller {
@@ -263,41 +233,8 @@ fn handoff(dir: &Path, socket: &Path, how: Caller, caller_uid: u32, impostor_uid
     let fifo = dir.join(format!("go-{how:?}"));
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
     std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let mode = if how == Caller::Stays {
-        "handoff-stay"
-    } else {
-        "handoff"
-    };
-    let mut caller = Guard(
-        Command::new(PROBE)
-            .arg(mode)
-            .arg(socket)
-            .arg(&fifo)
-            .uid(caller_uid)
-            .gid(caller_uid)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
-    let caller_pid = i32::try_from(caller.0.id()).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = caller.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let first = rx.recv_timeout(READY).unwrap();
-    assert!(
-        first.starts_with(&format!("handoff {caller_pid} ")),
-        "{first}"
-    );
+    let (mut caller, caller_pid, rx) =
+        start_handoff(socket, &fifo, caller_uid, how == Caller::Stays);
     let mut impostor = None;
     if how != Caller::Stays {
         // The caller exits and is reaped: its PID is free.
