@@ -130,6 +130,16 @@ impl Run {
         );
         &self.stdout
     }
+
+    /// The token of a successful `token generate` (its `Token: <value>` line).
+    pub fn token(&self) -> String {
+        self.ok()
+            .lines()
+            .find_map(|l| l.strip_prefix("Token: "))
+            .unwrap_or_else(|| panic!("no token in {:?}", self.stdout))
+            .trim()
+            .to_owned()
+    }
 }
 
 /// A command with none of our environment variables set.
@@ -377,13 +387,7 @@ impl Server {
 
     /// A join token aliased to [`ALIAS`].
     pub fn token(&self) -> String {
-        let out = self.cli(&["token", "generate", "-spiffeID", ALIAS]);
-        out.ok()
-            .lines()
-            .find_map(|l| l.strip_prefix("Token: "))
-            .unwrap_or_else(|| panic!("no token in {:?}", out.stdout))
-            .trim()
-            .to_owned()
+        self.cli(&["token", "generate", "-spiffeID", ALIAS]).token()
     }
 
     /// The bundle (`bundle show`, PEM).

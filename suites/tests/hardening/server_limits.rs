@@ -478,14 +478,7 @@ fn join_tokens_are_neither_logged_nor_stored() {
     };
     let used = agent_id.rsplit('/').next().unwrap().to_owned();
     // And one token generated and left unused.
-    let out = d.server.cli(&["token", "generate"]);
-    let unused = out
-        .ok()
-        .lines()
-        .find_map(|l| l.strip_prefix("Token: "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let unused = d.server.cli(&["token", "generate"]).token();
     assert_eq!(unused.len(), 36, "{unused}");
     // A weak operator token is refused with the rule.
     let rt = runtime();
