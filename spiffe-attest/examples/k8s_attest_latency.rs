@@ -13,8 +13,9 @@ mod k8s_common;
 
 use std::time::{Duration, Instant};
 
-use k8s_common::{FakeKubelet, running_pod};
+use k8s_common::{KubeletConfig, secure_kubelet};
 use spiffe_attest::k8s::K8sAttestor;
+use spiffe_testkit::kubelet::running_pod;
 
 const PODS: usize = 110;
 const SEQUENTIAL: usize = 20_000;
@@ -35,8 +36,8 @@ fn percentiles(label: &str, mut samples: Vec<Duration>) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let kubelet = FakeKubelet::secure().await;
-    let mut list = kubelet.pods();
+    let kubelet = secure_kubelet().await;
+    let mut list = kubelet.pods().unwrap();
     let items = list["items"].as_array_mut().unwrap();
     for i in items.len()..PODS {
         items.push(running_pod(

@@ -57,7 +57,7 @@ async fn attest(attestor: &K8sAttestor, fake: &FakeProc) -> Result<Vec<String>, 
 
 #[tokio::test]
 async fn secure_port_ca_checked_with_node_name() {
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     // The node name is the host and the name the certificate must hold.
     let attestor = K8sAttestor::new(kubelet.config(Some("localhost"))).unwrap();
     let fake = process_with_cgroup(&systemd_line(PAYMENT_POD_UID, PAYMENT_CONTAINER));
@@ -72,7 +72,7 @@ async fn secure_port_ca_checked_with_node_name() {
 async fn secure_port_chain_only_without_node_name() {
     // Reached at 127.0.0.1, which the certificate does not name: only its chain is checked,
     // as in SPIRE.
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     let attestor = K8sAttestor::new(kubelet.config(None)).unwrap();
     let fake = process_with_cgroup(&systemd_line(PAYMENT_POD_UID, PAYMENT_CONTAINER));
     assert_eq!(attest(&attestor, &fake).await.unwrap(), payment_selectors());
@@ -80,7 +80,7 @@ async fn secure_port_chain_only_without_node_name() {
 
 #[tokio::test]
 async fn certificate_from_another_ca_is_refused() {
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     for node_name in [None, Some("localhost")] {
         let mut config = kubelet.config(node_name);
         config.max_poll_attempts = 2;
@@ -110,7 +110,7 @@ async fn certificate_from_another_ca_is_refused() {
 async fn certificate_not_for_the_node_name_is_refused() {
     // With a node name, the name is checked: the certificate names localhost and kind-worker,
     // not 127.0.0.1.
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     let mut config = kubelet.config(Some("127.0.0.1"));
     config.max_poll_attempts = 1;
     let attestor = K8sAttestor::new(config).unwrap();
@@ -122,7 +122,7 @@ async fn certificate_not_for_the_node_name_is_refused() {
 
 #[tokio::test]
 async fn verification_skipped_accepts_any_certificate() {
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     let mut config = kubelet.config(Some("127.0.0.1"));
     if let spiffe_attest::k8s::Kubelet::Secure { verification, .. } = &mut config.kubelet {
         *verification = KubeletVerification::Skip;
@@ -134,7 +134,7 @@ async fn verification_skipped_accepts_any_certificate() {
 
 #[tokio::test]
 async fn read_only_port() {
-    let kubelet = FakeKubelet::read_only().await;
+    let kubelet = read_only_kubelet().await;
     let attestor = K8sAttestor::new(kubelet.config(None)).unwrap();
     let fake = process_with_cgroup(&systemd_line(PAYMENT_POD_UID, PAYMENT_CONTAINER));
     assert_eq!(attest(&attestor, &fake).await.unwrap(), payment_selectors());
@@ -143,7 +143,7 @@ async fn read_only_port() {
 
 #[tokio::test]
 async fn token_is_read_again_for_every_request() {
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     let mut config = kubelet.config(Some("localhost"));
     config.max_poll_attempts = 1;
     let attestor = K8sAttestor::new(config).unwrap();
@@ -172,7 +172,7 @@ async fn token_is_read_again_for_every_request() {
 
 #[tokio::test]
 async fn anonymous_is_refused_by_a_kubelet_that_wants_a_token() {
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     let mut config = kubelet.config(Some("localhost"));
     config.max_poll_attempts = 1;
     if let spiffe_attest::k8s::Kubelet::Secure { auth, .. } = &mut config.kubelet {
@@ -187,7 +187,7 @@ async fn anonymous_is_refused_by_a_kubelet_that_wants_a_token() {
 
 #[tokio::test]
 async fn bad_settings_are_refused_up_front() {
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     let mut config = kubelet.config(None);
     config.max_poll_attempts = 0;
     assert_eq!(
@@ -205,7 +205,7 @@ async fn bad_settings_are_refused_up_front() {
     ));
     let mut config = kubelet.config(None);
     if let spiffe_attest::k8s::Kubelet::Secure { verification, .. } = &mut config.kubelet {
-        *verification = KubeletVerification::CaFile(kubelet.dir.path().join("missing.pem"));
+        *verification = KubeletVerification::CaFile(kubelet.dir().join("missing.pem"));
     }
     let err = K8sAttestor::new(config).unwrap_err();
     assert!(
@@ -213,10 +213,10 @@ async fn bad_settings_are_refused_up_front() {
             .starts_with("cannot read the kubelet CA file"),
         "{err}"
     );
-    std::fs::write(kubelet.dir.path().join("empty.pem"), "").unwrap();
+    std::fs::write(kubelet.dir().join("empty.pem"), "").unwrap();
     let mut config = kubelet.config(None);
     if let spiffe_attest::k8s::Kubelet::Secure { verification, .. } = &mut config.kubelet {
-        *verification = KubeletVerification::CaFile(kubelet.dir.path().join("empty.pem"));
+        *verification = KubeletVerification::CaFile(kubelet.dir().join("empty.pem"));
     }
     assert!(matches!(
         K8sAttestor::new(config),
@@ -226,7 +226,7 @@ async fn bad_settings_are_refused_up_front() {
 
 #[tokio::test]
 async fn not_in_a_pod_gets_no_selectors_and_no_kubelet_request() {
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     let attestor = K8sAttestor::new(kubelet.config(None)).unwrap();
     let fake = process_with_cgroup("0::/user.slice/user-1000.slice/session-3.scope\n");
     assert_eq!(
@@ -239,7 +239,7 @@ async fn not_in_a_pod_gets_no_selectors_and_no_kubelet_request() {
 #[tokio::test]
 async fn container_found_without_pod_uid() {
     // A container of the reader's own pod seen through a cgroup namespace: no pod UID.
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     let attestor = K8sAttestor::new(kubelet.config(None)).unwrap();
     let fake = process_with_cgroup(&format!("0::/../{PAYMENT_CONTAINER}\n"));
     assert_eq!(attest(&attestor, &fake).await.unwrap(), payment_selectors());
@@ -247,7 +247,7 @@ async fn container_found_without_pod_uid() {
 
 #[tokio::test]
 async fn static_pod_and_init_container() {
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     let attestor = K8sAttestor::new(kubelet.config(None)).unwrap();
     // cgroupfs driver, cgroup v1, a static pod's 32-hex UID.
     let fake = process_with_cgroup(&format!(
@@ -278,7 +278,7 @@ async fn static_pod_and_init_container() {
 
 #[tokio::test]
 async fn retries_until_the_container_shows_up() {
-    let kubelet = Arc::new(FakeKubelet::secure().await);
+    let kubelet = Arc::new(secure_kubelet().await);
     let mut config = kubelet.config(None);
     config.max_poll_attempts = 100;
     let attestor = K8sAttestor::new(config).unwrap();
@@ -289,7 +289,7 @@ async fn retries_until_the_container_shows_up() {
     let c = container.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(120)).await;
-        later.add_pod("prod", "late-starter", uid, &c);
+        later.add_pod("prod", "late-starter", uid, &c).unwrap();
     });
     let selectors = attest(&attestor, &fake).await.unwrap();
     assert!(selectors.contains(&"k8s:pod-name:late-starter".to_owned()));
@@ -299,7 +299,7 @@ async fn retries_until_the_container_shows_up() {
 
 #[tokio::test]
 async fn gives_up_after_max_poll_attempts() {
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     let mut config = kubelet.config(None);
     config.max_poll_attempts = 3;
     let attestor = K8sAttestor::new(config).unwrap();
@@ -323,7 +323,7 @@ async fn gives_up_after_max_poll_attempts() {
 async fn pod_only_when_container_selectors_are_disabled() {
     // The pending pod's container has no ID yet; with the pod known from the cgroup file and
     // container selectors disabled, the pod's selectors are enough (SPIRE's behaviour).
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     let mut config = kubelet.config(None);
     config.disable_container_selectors = true;
     let attestor = K8sAttestor::new(config).unwrap();
@@ -344,20 +344,24 @@ async fn pod_only_when_container_selectors_are_disabled() {
 
 #[tokio::test]
 async fn two_pods_with_one_container_is_an_error() {
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     let container = "12".repeat(32);
-    kubelet.add_pod(
-        "a",
-        "one",
-        "0a0a0a0a-0000-4000-8000-000000000001",
-        &container,
-    );
-    kubelet.add_pod(
-        "b",
-        "two",
-        "0a0a0a0a-0000-4000-8000-000000000002",
-        &container,
-    );
+    kubelet
+        .add_pod(
+            "a",
+            "one",
+            "0a0a0a0a-0000-4000-8000-000000000001",
+            &container,
+        )
+        .unwrap();
+    kubelet
+        .add_pod(
+            "b",
+            "two",
+            "0a0a0a0a-0000-4000-8000-000000000002",
+            &container,
+        )
+        .unwrap();
     let attestor = K8sAttestor::new(kubelet.config(None)).unwrap();
     let fake = process_with_cgroup(&format!("0::/../{container}\n"));
     let err = attest(&attestor, &fake).await.unwrap_err();
@@ -372,7 +376,7 @@ async fn two_pods_with_one_container_is_an_error() {
 
 #[tokio::test]
 async fn concurrent_attestations_share_one_request() {
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     kubelet.set_delay(Duration::from_millis(200));
     let mut config = kubelet.config(None);
     config.poll_retry_interval = Duration::from_secs(5);
@@ -393,7 +397,7 @@ async fn concurrent_attestations_share_one_request() {
 
 #[tokio::test]
 async fn pod_list_expires_after_poll_retry_interval() {
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     // Long enough that two attestations in a row fall within it on a loaded machine (the
     // common 50 ms made this test fail under CI load).
     let mut config = kubelet.config(None);
@@ -412,7 +416,7 @@ async fn pod_list_expires_after_poll_retry_interval() {
 async fn with_the_pid_reuse_guard() {
     // Through attest_process_in: the k8s selectors of a (fake) process, its identity checked
     // before and after.
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     let attestor = K8sAttestor::new(kubelet.config(None)).unwrap();
     let fake = process_with_cgroup(&systemd_line(PAYMENT_POD_UID, PAYMENT_CONTAINER));
     let attestors: Vec<Arc<dyn WorkloadAttestor>> =

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::ChildGuard;
-use k8s_common::FakeKubelet;
+use k8s_common::{KubeletConfig, secure_kubelet};
 use spiffe_attest::k8s::K8sAttestor;
 use spiffe_attest::{UnixAttestor, WorkloadAttestor, attest_process};
 
@@ -130,8 +130,10 @@ async fn child_in_a_pod_cgroup_gets_its_pods_selectors() {
     let cgroup_file = std::fs::read_to_string(format!("/proc/{}/cgroup", child.pid())).unwrap();
     println!("/proc/{}/cgroup:\n{cgroup_file}", child.pid());
 
-    let kubelet = FakeKubelet::secure().await;
-    kubelet.add_pod("prod", "payment-service-abc12", &pod_uid, &container);
+    let kubelet = secure_kubelet().await;
+    kubelet
+        .add_pod("prod", "payment-service-abc12", &pod_uid, &container)
+        .unwrap();
     let attestors: Vec<Arc<dyn WorkloadAttestor>> = vec![
         Arc::new(K8sAttestor::new(kubelet.config(Some("localhost"))).unwrap()),
         Arc::new(UnixAttestor::default()),
@@ -176,7 +178,7 @@ async fn this_process_is_in_no_pod() {
         println!("SKIP: this test process runs in a Kubernetes pod");
         return;
     }
-    let kubelet = FakeKubelet::secure().await;
+    let kubelet = secure_kubelet().await;
     let attestors: Vec<Arc<dyn WorkloadAttestor>> = vec![
         Arc::new(K8sAttestor::new(kubelet.config(None)).unwrap()),
         Arc::new(UnixAttestor::default()),

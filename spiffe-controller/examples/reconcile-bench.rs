@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use spiffe_controller::plan::plan;
 use spiffe_controller::registry::{EntryStore, GrpcEntryStore, MemoryEntryStore};
-use spiffe_controller::testkit::FakeApiServer;
 use spiffe_controller::{Controller, ControllerConfig, ReconcileReport};
 use spiffe_core::TrustDomain;
+use spiffe_testkit::apiserver::FakeApiServer;
 use tokio::sync::{oneshot, watch};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;

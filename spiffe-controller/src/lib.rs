@@ -14,8 +14,6 @@
 //!   [`registry::EntryStore`] trait.
 //! - [`controller`]: the level-triggered loop: watches, reconcile, status and events.
 //! - [`offline`]: reading Kubernetes YAML into a snapshot, for `render` without a cluster.
-//! - `testkit` (feature `testkit`): a fake Kubernetes API server speaking the real wire
-//!   format, for tests and benchmarks.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -31,8 +29,6 @@ pub mod registry;
 pub mod render;
 mod status;
 pub mod template;
-#[cfg(feature = "testkit")]
-pub mod testkit;
 pub mod ttl;
 
 pub use config::ControllerConfig;

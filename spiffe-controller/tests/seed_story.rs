@@ -5,7 +5,7 @@
 //! entry made by hand through the admin API is never touched.
 //!
 //! A real API server (kube-apiserver with etcd) cannot run on the machines this project builds
-//! and tests on, so the cluster is the test API server of `spiffe_controller::testkit`: it
+//! and tests on, so the cluster is the fake API server of `spiffe_testkit::apiserver`: it
 //! speaks the real wire format (list + `?watch=1` with resourceVersions and bookmarks) and the
 //! controller reaches it through kube's real HTTP client.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

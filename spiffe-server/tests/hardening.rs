@@ -7,40 +7,27 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::server::{TD, TestServer, agent_channel, attest, csr};
-use prost::bytes::{Buf, BufMut};
-use rcgen::{CertificateParams, KeyPair, SanType};
-use spiffe_core::{BundleSet, PrivateKey, TrustDomain, X509Svid};
+use common::server::{TD, TestServer, agent_channel, anonymous, attest, csr};
+use rcgen::KeyPair;
+use spiffe_core::X509Svid;
 use spiffe_proto::spiffers::sync::v1 as sync_api;
 use spiffe_proto::spiffers::sync::v1::sync_client::SyncClient;
 use spiffe_proto::spire::api::server::agent::v1 as agent_api;
 use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
-use spiffe_proto::spire::api::server::entry::v1 as entry_api;
 use spiffe_proto::spire::api::server::svid::v1 as svid_api;
 use spiffe_proto::spire::api::server::svid::v1::svid_client::SvidClient;
 use spiffe_proto::spire::api::types as pb;
 use spiffe_server::ServerConfig;
-use spiffe_server::client::{agent_tls_config, tls_channel};
+use spiffe_testkit::grpc::{self, RawCodec};
 use sqlx::Row;
 use tonic::Code;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
 /// A server with `adjust` applied to the test configuration.
 async fn server_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = common::server::config(dir.path(), None);
-    adjust(&mut c);
-    let socket = c.socket_path.clone();
-    let server = spiffe_server::start(c).await.unwrap();
-    TestServer {
-        server,
-        dir,
-        socket,
-    }
+    TestServer::start_with(None, adjust).await
 }
 
 fn id(path: &str) -> pb::Spiffeid {
@@ -50,27 +37,8 @@ fn id(path: &str) -> pb::Spiffeid {
     }
 }
 
-fn anonymous(address: &str, bundles: &BundleSet) -> Channel {
-    let config = agent_tls_config(
-        &TrustDomain::parse(TD).unwrap(),
-        Arc::new(bundles.clone()),
-        None,
-    )
-    .unwrap();
-    tls_channel(address, Arc::new(config)).unwrap()
-}
-
 fn svid_from(pb: pb::X509svid, key: &KeyPair) -> X509Svid {
-    let chain = pb
-        .cert_chain
-        .into_iter()
-        .map(rustls_pki_types::CertificateDer::from)
-        .collect();
-    X509Svid::new(
-        chain,
-        PrivateKey::from_pkcs8_der(&key.serialize_der()).unwrap(),
-    )
-    .unwrap()
+    grpc::svid_from(pb, key).unwrap()
 }
 
 /// Renews the agent SVID over `channel` (authenticated with the SVID to renew).
@@ -221,26 +189,11 @@ async fn sync_stream_ends_when_its_serial_is_retired_or_the_agent_evicted() {
 
 /// A CSR for `uri` and its key.
 fn csr_for(uri: &str) -> (Vec<u8>, KeyPair) {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.subject_alt_names = vec![SanType::URI(uri.try_into().unwrap())];
-    (params.serialize_request(&key).unwrap().der().to_vec(), key)
+    grpc::csr(&[uri]).unwrap()
 }
 
 async fn create_entry(server: &TestServer, e: pb::Entry) -> pb::Entry {
-    let r = server
-        .entries()
-        .batch_create_entry(entry_api::BatchCreateEntryRequest {
-            entries: vec![e],
-            output_mask: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .results
-        .remove(0);
-    assert_eq!(r.status.as_ref().unwrap().code, 0, "{:?}", r.status);
-    r.entry.unwrap()
+    grpc::create_entry(&server.admin(), e).await.unwrap()
 }
 
 async fn list_agents(channel: Channel) -> Result<(), tonic::Status> {
@@ -467,44 +420,6 @@ async fn unexpired_plain_tokens_of_an_old_datastore_are_hashed_by_the_migration(
     old_tokens_are_hashed(&url, "INTEGER").await;
     let db = common::pg::TestDb::create().await;
     old_tokens_are_hashed(&db.url, "BIGINT").await;
-}
-
-/// Bytes in, bytes out: for calls whose messages are never sent.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
-    }
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The `k8s_psat` node attestor end to end: a real in-process server with clusters `c1` (an
 //! explicit API server URL, CA and token) and `c2` (a kubeconfig file), each pointing at a fake
-//! API server (`psat_common`) reached through kube's real HTTP client; agents attesting over
+//! API server (`spiffe_testkit::psat`) reached through kube's real HTTP client; agents attesting over
 //! the agent API with TLS, directly (AttestAgent with SPIRE's `{cluster, token}` payload) and
 //! through the agent library.
 //!
@@ -9,19 +9,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-mod psat_common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::server::{TD, TestServer, csr};
-use psat_common::{AGENT_POD_UID, FakeApiServer, Issued, NODE_UID};
-use spiffe_core::{BundleSet, PrivateKey, SpiffeId, TrustDomain, X509Svid};
+use spiffe_core::{BundleSet, SpiffeId, TrustDomain, X509Svid};
 use spiffe_proto::spire::api::server::agent::v1 as agent_api;
-use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
 use spiffe_proto::spire::api::types as pb;
-use spiffe_server::client::{agent_tls_config, tls_channel};
 use spiffe_server::config::{K8sPsatConfig, KubeApiServer, PsatCluster};
+use spiffe_testkit::grpc;
+use spiffe_testkit::psat::{AGENT_POD_UID, FakeCluster, Issued, NODE_UID};
 use tonic::Code;
 
 /// The ID `c1` gives the fixture's agent.
@@ -52,21 +49,18 @@ fn c1_selectors() -> Vec<String> {
 
 struct World {
     server: TestServer,
-    c1: FakeApiServer,
-    c2: FakeApiServer,
+    c1: FakeCluster,
+    c2: FakeCluster,
     bundles: BundleSet,
 }
 
 impl World {
     async fn start() -> World {
-        let c1 = FakeApiServer::start("c1").await;
-        let c2 = FakeApiServer::start("c2").await;
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = common::server::config(dir.path(), None);
-
+        let c1 = FakeCluster::start("c1").await.unwrap();
+        let c2 = FakeCluster::start("c2").await.unwrap();
         let mut one = PsatCluster::new(vec!["spire:spire-agent".into()]);
         one.api_server = KubeApiServer::Explicit {
-            url: c1.url.clone(),
+            url: c1.url(),
             ca_file: c1.ca_path(),
             token_file: c1.token_path(),
         };
@@ -75,17 +69,12 @@ impl World {
         let mut two = PsatCluster::new(vec!["spire:spire-agent".into()]);
         two.api_server = KubeApiServer::Kubeconfig(c2.kubeconfig_path());
         two.use_pod_uid_for_agent_id = true;
-        config.k8s_psat = Some(K8sPsatConfig {
-            clusters: [("c1".to_owned(), one), ("c2".to_owned(), two)].into(),
-        });
-
-        let socket = config.socket_path.clone();
-        let server = spiffe_server::start(config).await.unwrap();
-        let server = TestServer {
-            server,
-            dir,
-            socket,
-        };
+        let server = TestServer::start_with(None, |config| {
+            config.k8s_psat = Some(K8sPsatConfig {
+                clusters: [("c1".to_owned(), one), ("c2".to_owned(), two)].into(),
+            });
+        })
+        .await;
         let bundles = server.bundle_set().await;
         World {
             server,
@@ -97,46 +86,10 @@ impl World {
 
     /// AttestAgent over TLS, as an agent does, with a `k8s_psat` payload.
     async fn attest(&self, payload: Vec<u8>) -> Result<(X509Svid, bool), tonic::Status> {
-        let config = agent_tls_config(
-            &TrustDomain::parse(TD).unwrap(),
-            Arc::new(self.bundles.clone()),
-            None,
-        )
-        .unwrap();
-        let channel = tls_channel(&self.server.agent_address(), Arc::new(config)).unwrap();
+        let channel = common::server::anonymous(&self.server.agent_address(), &self.bundles);
         let (csr, key) = csr();
-        let request = agent_api::AttestAgentRequest {
-            step: Some(agent_api::attest_agent_request::Step::Params(
-                agent_api::attest_agent_request::Params {
-                    data: Some(pb::AttestationData {
-                        r#type: "k8s_psat".into(),
-                        payload,
-                    }),
-                    params: Some(agent_api::AgentX509svidParams { csr }),
-                },
-            )),
-        };
-        let mut stream = AgentClient::new(channel)
-            .attest_agent(futures::stream::iter([request]))
-            .await?
-            .into_inner();
-        let message = stream.message().await?.expect("a result");
-        let Some(agent_api::attest_agent_response::Step::Result(result)) = message.step else {
-            panic!("expected a result")
-        };
-        let chain = result
-            .svid
-            .unwrap()
-            .cert_chain
-            .into_iter()
-            .map(rustls_pki_types::CertificateDer::from)
-            .collect();
-        let svid = X509Svid::new(
-            chain,
-            PrivateKey::from_pkcs8_der(&key.serialize_der()).unwrap(),
-        )
-        .unwrap();
-        Ok((svid, result.reattestable))
+        let request = grpc::attest_request("k8s_psat", payload, csr);
+        grpc::attest_agent(channel, request, &key).await
     }
 
     async fn attest_token(
@@ -208,7 +161,7 @@ async fn valid_token_is_admitted_with_spires_id_and_selectors() {
             "/api/v1/nodes/kind-worker"
         ]
     );
-    let review = seen[0].body.clone().unwrap();
+    let review = seen[0].json().unwrap();
     assert_eq!(review["apiVersion"], "authentication.k8s.io/v1");
     assert_eq!(review["kind"], "TokenReview");
     assert_eq!(review["spec"]["token"], token.as_str());
@@ -387,7 +340,8 @@ async fn token_for_another_cluster_is_refused() {
 async fn token_of_a_deleted_pod_is_refused() {
     let w = World::start().await;
     let token = w.c1.issue(Issued::agent());
-    w.c1.recreate_agent_pod("11111111-2222-4333-8444-555555555555");
+    w.c1.recreate_agent_pod("11111111-2222-4333-8444-555555555555")
+        .unwrap();
     let status = refused(w.attest_token("c1", &token).await);
     assert_eq!(status.code(), Code::PermissionDenied);
     assert!(
@@ -524,7 +478,7 @@ async fn agent_library_attests_and_comes_back_after_eviction() {
     let reviewed: Vec<String> =
         w.c1.seen()
             .iter()
-            .filter_map(|s| s.body.as_ref())
+            .filter_map(|s| s.json())
             .filter_map(|b| b["spec"]["token"].as_str().map(str::to_owned))
             .collect();
     assert_eq!(reviewed.last(), Some(&second));

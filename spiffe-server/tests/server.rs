@@ -40,23 +40,9 @@ fn entry(spiffe: &str, parent: pb::Spiffeid, selectors: &[(&str, &str)]) -> pb::
 }
 
 async fn create(server: &TestServer, e: pb::Entry) -> Result<pb::Entry, (Code, String)> {
-    let r = server
-        .entries()
-        .batch_create_entry(entry_api::BatchCreateEntryRequest {
-            entries: vec![e],
-            output_mask: None,
-        })
+    spiffe_testkit::grpc::create_entry(&server.admin(), e)
         .await
-        .unwrap()
-        .into_inner()
-        .results
-        .remove(0);
-    let status = r.status.unwrap();
-    if status.code == 0 {
-        Ok(r.entry.unwrap())
-    } else {
-        Err((Code::from_i32(status.code), status.message))
-    }
+        .map_err(|s| (s.code(), s.message().to_owned()))
 }
 
 #[tokio::test]

@@ -11,18 +11,18 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use common::{
-    Deployment, PROBE, READY, Server, ServerOpts, TD, is_root, long, probe_as, run_cmd, runtime,
+    Deployment, PROBE, READY, Server, ServerOpts, TD, agent_channel, anonymous_channel, bundle_set,
+    is_root, join_token, long, probe_as, run_cmd, runtime, spawn_with_pid, start_handoff,
     wait_until,
 };
-use prost::bytes::{Buf, BufMut};
-use rcgen::{CertificateParams, KeyPair, PublicKeyData, SanType};
-use spiffe_core::{BundleSet, PrivateKey, SvidCell, TrustDomain, X509Svid};
+use rcgen::{KeyPair, PublicKeyData};
+use spiffe_core::{BundleSet, X509Svid};
 use spiffe_proto::spire::api::server::agent::v1 as agent_api;
 use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
 use spiffe_proto::spire::api::server::bundle::v1 as bundle_api;
@@ -34,10 +34,10 @@ use spiffe_proto::spire::api::server::svid::v1::svid_client::SvidClient;
 use spiffe_proto::spire::api::types as pb;
 use spiffe_proto::workload::ValidateJwtsvidRequest;
 use spiffe_proto::workload::spiffe_workload_api_client::SpiffeWorkloadApiClient;
-use spiffe_server::client::{admin_channel, agent_tls_config, tls_channel};
+use spiffe_server::client::admin_channel;
+use spiffe_testkit::grpc::{self, RawCodec};
 use spiffe_workload::WorkloadApiClient;
 use tonic::Code;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
 /// Tests that fork processes with chosen PIDs, or many processes as other users, run one at a
@@ -216,37 +216,6 @@ fn randomized_cross_workload_attestation() {
 // ---------------------------------------------------------------------------------------------
 // PID reuse through the agent's socket
 
-/// A process killed and reaped when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `sleep` as `uid` with the PID `pid` (which must be free), steering the kernel's next
-/// PID through `/proc/sys/kernel/ns_last_pid`; retries when another fork takes it first.
-fn spawn_with_pid(pid: i32, uid: u32) -> Guard {
-    for _ in 0..500 {
-        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
-        let child = Command::new("sleep")
-            .arg("60")
-            .uid(uid)
-            .gid(uid)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let got = i32::try_from(child.id()).unwrap();
-        let guard = Guard(child);
-        if got == pid {
-            return guard;
-        }
-    }
-    panic!("could not start a process with pid {pid}");
-}
-
 /// How the caller behaves after connecting.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Caller {
@@ -264,41 +233,8 @@ fn handoff(dir: &Path, socket: &Path, how: Caller, caller_uid: u32, impostor_uid
     let fifo = dir.join(format!("go-{how:?}"));
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
     std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let mode = if how == Caller::Stays {
-        "handoff-stay"
-    } else {
-        "handoff"
-    };
-    let mut caller = Guard(
-        Command::new(PROBE)
-            .arg(mode)
-            .arg(socket)
-            .arg(&fifo)
-            .uid(caller_uid)
-            .gid(caller_uid)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
-    let caller_pid = i32::try_from(caller.0.id()).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = caller.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let first = rx.recv_timeout(READY).unwrap();
-    assert!(
-        first.starts_with(&format!("handoff {caller_pid} ")),
-        "{first}"
-    );
+    let (mut caller, caller_pid, rx) =
+        start_handoff(socket, &fifo, caller_uid, how == Caller::Stays);
     let mut impostor = None;
     if how != Caller::Stays {
         // The caller exits and is reaped: its PID is free.
@@ -425,44 +361,6 @@ fn pid_reuse_through_the_agent_socket_gets_nothing() {
 // ---------------------------------------------------------------------------------------------
 // Hostile callers of the server's gRPC APIs
 
-/// Raw bytes as a gRPC message, both ways.
-#[derive(Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
-    }
-}
-
 /// Sends `body` as the (only) message of a unary call to `path`.
 async fn raw_unary(channel: Channel, path: &'static str, body: Vec<u8>) -> tonic::Status {
     let mut grpc = tonic::client::Grpc::new(channel);
@@ -506,52 +404,10 @@ fn assert_status(s: &tonic::Status, code: Code, contains: &str) {
 
 /// A CSR (DER) asking for `uris`, and its key.
 fn csr(uris: &[&str]) -> (Vec<u8>, KeyPair) {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.subject_alt_names = uris
-        .iter()
-        .map(|u| SanType::URI((*u).try_into().unwrap()))
-        .collect();
-    let der = params.serialize_request(&key).unwrap().der().to_vec();
-    (der, key)
+    grpc::csr(uris).unwrap()
 }
 
-fn td() -> TrustDomain {
-    TrustDomain::parse(TD).unwrap()
-}
-
-async fn bundle_set(admin: &Channel) -> BundleSet {
-    let b = BundleClient::new(admin.clone())
-        .get_bundle(bundle_api::GetBundleRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    [spiffe_proto::convert::bundle_from_pb(&b).unwrap()]
-        .into_iter()
-        .collect()
-}
-
-/// An attestation request with a join token and a CSR.
-fn attest_request(token: &str, csr: Vec<u8>) -> agent_api::AttestAgentRequest {
-    agent_api::AttestAgentRequest {
-        step: Some(agent_api::attest_agent_request::Step::Params(
-            agent_api::attest_agent_request::Params {
-                data: Some(pb::AttestationData {
-                    r#type: "join_token".into(),
-                    payload: token.as_bytes().to_vec(),
-                }),
-                params: Some(agent_api::AgentX509svidParams { csr }),
-            },
-        )),
-    }
-}
-
-fn anonymous_channel(address: &str, bundles: &BundleSet) -> Channel {
-    let config = agent_tls_config(&td(), Arc::new(bundles.clone()), None).unwrap();
-    tls_channel(address, Arc::new(config)).unwrap()
-}
-
-/// Attests with `token` as an agent would.
+/// Attests with `token` as an agent would (with `csr_der` instead of a CSR of its own).
 async fn attest(
     address: &str,
     bundles: &BundleSet,
@@ -559,79 +415,20 @@ async fn attest(
     csr_der: Option<Vec<u8>>,
 ) -> Result<X509Svid, tonic::Status> {
     let (own_csr, key) = csr(&[]);
-    let req = attest_request(token, csr_der.unwrap_or(own_csr));
-    let mut stream = AgentClient::new(anonymous_channel(address, bundles))
-        .attest_agent(futures::stream::iter([req]))
-        .await?
-        .into_inner();
-    let msg = stream.message().await?.expect("a result");
-    let Some(agent_api::attest_agent_response::Step::Result(result)) = msg.step else {
-        panic!("expected a result")
-    };
-    let chain = result
-        .svid
-        .unwrap()
-        .cert_chain
-        .into_iter()
-        .map(rustls_pki_types::CertificateDer::from)
-        .collect();
-    Ok(X509Svid::new(
-        chain,
-        PrivateKey::from_pkcs8_der(&key.serialize_der()).unwrap(),
-    )
-    .unwrap())
-}
-
-fn agent_channel(address: &str, bundles: &BundleSet, svid: X509Svid) -> Channel {
-    let config = agent_tls_config(
-        &td(),
-        Arc::new(bundles.clone()),
-        Some(Arc::new(SvidCell::new(svid))),
-    )
-    .unwrap();
-    tls_channel(address, Arc::new(config)).unwrap()
-}
-
-async fn join_token(admin: &Channel) -> String {
-    AgentClient::new(admin.clone())
-        .create_join_token(agent_api::CreateJoinTokenRequest {
-            ttl: 600,
-            ..Default::default()
-        })
+    let req = grpc::join_token_request(token, csr_der.unwrap_or(own_csr));
+    grpc::attest_agent(anonymous_channel(address, bundles), req, &key)
         .await
-        .unwrap()
-        .into_inner()
-        .value
+        .map(|(svid, _)| svid)
 }
 
 fn spiffe_pb(path: &str) -> pb::Spiffeid {
-    pb::Spiffeid {
-        trust_domain: TD.into(),
-        path: path.into(),
-    }
+    grpc::spiffe_id(TD, path)
 }
 
 async fn create_entry(admin: &Channel, id: &str, parent: pb::Spiffeid) -> pb::Entry {
-    let r = EntryClient::new(admin.clone())
-        .batch_create_entry(entry_api::BatchCreateEntryRequest {
-            entries: vec![pb::Entry {
-                spiffe_id: Some(spiffe_pb(id)),
-                parent_id: Some(parent),
-                selectors: vec![pb::Selector {
-                    r#type: "unix".into(),
-                    value: "uid:1".into(),
-                }],
-                ..Default::default()
-            }],
-            output_mask: None,
-        })
+    grpc::create_entry(admin, grpc::unix_entry(spiffe_pb(id), parent, 1))
         .await
         .unwrap()
-        .into_inner()
-        .results
-        .remove(0);
-    assert_eq!(r.status.as_ref().unwrap().code, 0, "{:?}", r.status);
-    r.entry.unwrap()
 }
 
 /// One `BatchNewX509SVID` item: Ok(SPIFFE ID of the minted SVID) or Err((code, message)).
@@ -754,7 +551,7 @@ fn hostile_grpc_callers_get_typed_errors_and_the_server_keeps_serving() {
 
         // Oversized messages: over the agent port (no identity needed to attest) and the
         // admin socket.
-        let huge = attest_request("x", vec![0u8; 5 * 1024 * 1024]);
+        let huge = grpc::join_token_request("x", vec![0u8; 5 * 1024 * 1024]);
         let s = AgentClient::new(anonymous_channel(&address, &bundles))
             .attest_agent(futures::stream::iter([huge]))
             .await;

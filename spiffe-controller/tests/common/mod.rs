@@ -6,13 +6,13 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use spiffe_controller::testkit::FakeApiServer;
 use spiffe_controller::{Controller, ControllerConfig, ReconcileReport};
 use spiffe_core::TrustDomain;
 use spiffe_proto::spire::api::server::entry::v1 as api;
 use spiffe_proto::spire::api::server::entry::v1::entry_client::EntryClient;
 use spiffe_proto::spire::api::types as pb;
 use spiffe_server::{RunningServer, ServerConfig};
+use spiffe_testkit::apiserver::FakeApiServer;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
@@ -128,6 +129,16 @@ impl Run {
             self.stdout, self.stderr
         );
         &self.stdout
+    }
+
+    /// The token of a successful `token generate` (its `Token: <value>` line).
+    pub fn token(&self) -> String {
+        self.ok()
+            .lines()
+            .find_map(|l| l.strip_prefix("Token: "))
+            .unwrap_or_else(|| panic!("no token in {:?}", self.stdout))
+            .trim()
+            .to_owned()
     }
 }
 
@@ -376,13 +387,7 @@ impl Server {
 
     /// A join token aliased to [`ALIAS`].
     pub fn token(&self) -> String {
-        let out = self.cli(&["token", "generate", "-spiffeID", ALIAS]);
-        out.ok()
-            .lines()
-            .find_map(|l| l.strip_prefix("Token: "))
-            .unwrap_or_else(|| panic!("no token in {:?}", out.stdout))
-            .trim()
-            .to_owned()
+        self.cli(&["token", "generate", "-spiffeID", ALIAS]).token()
     }
 
     /// The bundle (`bundle show`, PEM).
@@ -607,6 +612,84 @@ impl Deployment {
     }
 }
 
+/// A process killed and reaped when dropped.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `sleep` as `uid` with the PID `pid` (which must be free), steering the kernel's next
+/// PID through `/proc/sys/kernel/ns_last_pid`.
+pub fn spawn_with_pid(pid: i32, uid: u32) -> Guard {
+    // Resolved first: finding it starts a process, which would take the PID.
+    let sleep = sleep_path();
+    for _ in 0..500 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
+        let child = Command::new(&sleep)
+            .arg("60")
+            .uid(uid)
+            .gid(uid)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let got = i32::try_from(child.id()).unwrap();
+        let guard = Guard(child);
+        if got == pid {
+            return guard;
+        }
+    }
+    let holder = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    panic!("could not start a process with pid {pid}; it is held by:\n{holder}");
+}
+
+/// The canonical path of `sleep` (what `/proc/<pid>/exe` shows, so what `unix:path` says).
+pub fn sleep_path() -> PathBuf {
+    let out = Command::new("sh")
+        .args(["-c", "command -v sleep"])
+        .output()
+        .unwrap();
+    std::fs::canonicalize(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
+}
+
+/// Starts `suite-probe handoff` as `uid`: it connects, hands the connection to a holder and
+/// exits (or, with `stay`, waits for the holder). Returns the caller (not yet reaped), its PID
+/// and the holder's output lines.
+pub fn start_handoff(
+    socket: &Path,
+    fifo: &Path,
+    uid: u32,
+    stay: bool,
+) -> (Guard, i32, std::sync::mpsc::Receiver<String>) {
+    let mut caller = Guard(
+        Command::new(PROBE)
+            .arg(if stay { "handoff-stay" } else { "handoff" })
+            .arg(socket)
+            .arg(fifo)
+            .uid(uid)
+            .gid(uid)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = i32::try_from(caller.0.id()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = caller.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = rx.recv_timeout(READY).unwrap();
+    assert!(first.starts_with(&format!("handoff {pid} ")), "{first}");
+    (caller, pid, rx)
+}
+
 /// A tokio runtime for a test's async parts.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -614,6 +697,39 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
+}
+
+/// The server's bundle, from its admin API (`spiffe_testkit::grpc`).
+pub async fn bundle_set(admin: &tonic::transport::Channel) -> spiffe_core::BundleSet {
+    spiffe_testkit::grpc::bundle_set(admin)
+        .await
+        .expect("the server's bundle")
+}
+
+/// A join token from the admin API, without an alias entry (so it appears nowhere else).
+pub async fn join_token(admin: &tonic::transport::Channel) -> String {
+    spiffe_testkit::grpc::join_token(admin)
+        .await
+        .expect("a join token")
+}
+
+/// A channel to the agent API at `address` (`host:port`) that presents no certificate.
+pub fn anonymous_channel(
+    address: &str,
+    bundles: &spiffe_core::BundleSet,
+) -> tonic::transport::Channel {
+    let td = spiffe_core::TrustDomain::parse(TD).expect("the trust domain");
+    spiffe_testkit::grpc::anonymous_channel(address, &td, bundles).expect("an agent API channel")
+}
+
+/// A channel to the agent API at `address` authenticated as the agent holding `svid`.
+pub fn agent_channel(
+    address: &str,
+    bundles: &spiffe_core::BundleSet,
+    svid: spiffe_core::X509Svid,
+) -> tonic::transport::Channel {
+    let td = spiffe_core::TrustDomain::parse(TD).expect("the trust domain");
+    spiffe_testkit::grpc::agent_channel(address, &td, bundles, svid).expect("an agent API channel")
 }
 
 /// Runs `suite-probe` with `args` as `uid`/`gid`; returns its output.

@@ -8,26 +8,17 @@
 //! With `SO_PEERPIDFD` the pidfd names the process that called `connect()`, which is gone, so
 //! the connection gets nothing.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 
-use crate::common::{Deployment, PROBE, READY, ServerOpts, TD, is_root, probe_as, wait_until};
-
-/// A process killed and reaped when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::common::{
+    Deployment, PROBE, READY, ServerOpts, TD, is_root, probe_as, sleep_path, spawn_with_pid,
+    start_handoff, wait_until,
+};
 
 /// Resumes a stopped process when dropped (so a failing test never leaves the agent stopped).
 struct Stopped(nix::unistd::Pid);
@@ -43,74 +34,6 @@ impl Drop for Stopped {
     fn drop(&mut self) {
         let _ = kill(self.0, Signal::SIGCONT);
     }
-}
-
-/// Starts `sleep` as `uid` with the PID `pid` (which must be free), steering the kernel's next
-/// PID through `/proc/sys/kernel/ns_last_pid`.
-fn spawn_with_pid(pid: i32, uid: u32) -> Guard {
-    // Resolved first: finding it starts a process, which would take the PID.
-    let sleep = sleep_path();
-    for _ in 0..500 {
-        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
-        let child = Command::new(&sleep)
-            .arg("60")
-            .uid(uid)
-            .gid(uid)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let got = i32::try_from(child.id()).unwrap();
-        let guard = Guard(child);
-        if got == pid {
-            return guard;
-        }
-    }
-    let holder = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    panic!("could not start a process with pid {pid}; it is held by:\n{holder}");
-}
-
-/// The canonical path of `sleep` (what `/proc/<pid>/exe` shows, so what `unix:path` says).
-fn sleep_path() -> PathBuf {
-    let out = Command::new("sh")
-        .args(["-c", "command -v sleep"])
-        .output()
-        .unwrap();
-    std::fs::canonicalize(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
-}
-
-/// Starts `suite-probe handoff` as `uid`: it connects, hands the connection to a holder and
-/// exits (or, with `stay`, waits for the holder). Returns the caller (not yet reaped), its PID
-/// and the holder's output lines.
-fn start_handoff(
-    socket: &Path,
-    fifo: &Path,
-    uid: u32,
-    stay: bool,
-) -> (Guard, i32, std::sync::mpsc::Receiver<String>) {
-    let mut caller = Guard(
-        Command::new(PROBE)
-            .arg(if stay { "handoff-stay" } else { "handoff" })
-            .arg(socket)
-            .arg(fifo)
-            .uid(uid)
-            .gid(uid)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
-    let pid = i32::try_from(caller.0.id()).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = caller.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let first = rx.recv_timeout(READY).unwrap();
-    assert!(first.starts_with(&format!("handoff {pid} ")), "{first}");
-    (caller, pid, rx)
 }
 
 fn go(fifo: &Path) {

@@ -11,20 +11,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper_util::rt::TokioIo;
-use spiffe_core::{BundleSet, PrivateKey, SvidCell, TrustDomain, X509Svid};
+use spiffe_core::{BundleSet, SvidCell, TrustDomain, X509Svid};
 use spiffe_proto::spire::api::server::agent::v1 as agent_api;
 use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
-use spiffe_proto::spire::api::server::bundle::v1 as bundle_api;
-use spiffe_proto::spire::api::server::bundle::v1::bundle_client::BundleClient;
-use spiffe_proto::spire::api::types as pb;
-use spiffe_server::client::{admin_channel, agent_tls_config, tls_channel};
+use spiffe_server::client::{admin_channel, agent_tls_config};
+use spiffe_testkit::grpc::{self, attest_join_token};
 use spiffe_workload::http::MtlsConnector;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tonic::Code;
-use tonic::transport::Channel;
 
-use crate::common::{Deployment, Server, ServerOpts, TD, rss_kib, runtime};
+use crate::common::{
+    Deployment, Server, ServerOpts, TD, agent_channel, anonymous_channel, bundle_set, join_token,
+    rss_kib, runtime,
+};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const HEADERS: u8 = 0x1;
@@ -201,80 +201,9 @@ impl RawConn {
     }
 }
 
-async fn bundle_set(admin: &Channel) -> BundleSet {
-    let b = BundleClient::new(admin.clone())
-        .get_bundle(bundle_api::GetBundleRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    [spiffe_proto::convert::bundle_from_pb(&b).unwrap()]
-        .into_iter()
-        .collect()
-}
-
-fn anonymous_channel(port: u16, bundles: &BundleSet) -> Channel {
-    let config = agent_tls_config(
-        &TrustDomain::parse(TD).unwrap(),
-        Arc::new(bundles.clone()),
-        None,
-    )
-    .unwrap();
-    tls_channel(&format!("127.0.0.1:{port}"), Arc::new(config)).unwrap()
-}
-
-/// Attests with `token` as an agent does, on `channel`.
-async fn attest(channel: Channel, token: &str) -> Result<X509Svid, tonic::Status> {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let csr = rcgen::CertificateParams::new(Vec::<String>::new())
-        .unwrap()
-        .serialize_request(&key)
-        .unwrap()
-        .der()
-        .to_vec();
-    let req = agent_api::AttestAgentRequest {
-        step: Some(agent_api::attest_agent_request::Step::Params(
-            agent_api::attest_agent_request::Params {
-                data: Some(pb::AttestationData {
-                    r#type: "join_token".into(),
-                    payload: token.as_bytes().to_vec(),
-                }),
-                params: Some(agent_api::AgentX509svidParams { csr }),
-            },
-        )),
-    };
-    let mut stream = AgentClient::new(channel)
-        .attest_agent(futures::stream::iter([req]))
-        .await?
-        .into_inner();
-    let msg = stream.message().await?.expect("a result");
-    let Some(agent_api::attest_agent_response::Step::Result(result)) = msg.step else {
-        panic!("expected a result")
-    };
-    let chain = result
-        .svid
-        .unwrap()
-        .cert_chain
-        .into_iter()
-        .map(rustls_pki_types::CertificateDer::from)
-        .collect();
-    Ok(X509Svid::new(
-        chain,
-        PrivateKey::from_pkcs8_der(&key.serialize_der()).unwrap(),
-    )
-    .unwrap())
-}
-
-/// A join token from the admin API, without an alias entry (so it appears nowhere else).
-async fn join_token(admin: &Channel) -> String {
-    AgentClient::new(admin.clone())
-        .create_join_token(agent_api::CreateJoinTokenRequest {
-            ttl: 600,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .value
+/// The server's agent API, `127.0.0.1:<port>`.
+fn address(server: &Server) -> String {
+    format!("127.0.0.1:{}", server.port)
 }
 
 fn server_pid(server: &Server) -> u32 {
@@ -301,8 +230,11 @@ fn an_anonymous_stream_flood_is_refused_and_memory_stays_bounded() {
     let bundles = rt.block_on(bundle_set(&admin));
     // Settle: one ordinary attestation, so the "before" figure is of a server that has served.
     let token = rt.block_on(join_token(&admin));
-    rt.block_on(attest(anonymous_channel(server.port, &bundles), &token))
-        .unwrap();
+    rt.block_on(attest_join_token(
+        anonymous_channel(&address(&server), &bundles),
+        &token,
+    ))
+    .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let before = rss_kib(pid);
 
@@ -382,16 +314,10 @@ fn an_anonymous_stream_flood_is_refused_and_memory_stays_bounded() {
     // The server still serves: an agent attests and calls, an admin calls.
     rt.block_on(async {
         let token = join_token(&admin).await;
-        let svid = attest(anonymous_channel(server.port, &bundles), &token)
+        let svid = attest_join_token(anonymous_channel(&address(&server), &bundles), &token)
             .await
             .unwrap();
-        let config = agent_tls_config(
-            &TrustDomain::parse(TD).unwrap(),
-            Arc::new(bundles.clone()),
-            Some(Arc::new(SvidCell::new(svid))),
-        )
-        .unwrap();
-        let agent = tls_channel(&format!("127.0.0.1:{}", server.port), Arc::new(config)).unwrap();
+        let agent = agent_channel(&address(&server), &bundles, svid);
         AgentClient::new(agent)
             .post_status(agent_api::PostStatusRequest::default())
             .await
@@ -441,7 +367,7 @@ fn anonymous_connections_are_short_lived_and_idle_ones_are_closed() {
 
         // Authenticated (an agent's SVID) and idle: sent away after idle_timeout.
         let token = join_token(&admin).await;
-        let svid = attest(anonymous_channel(server.port, &bundles), &token)
+        let svid = attest_join_token(anonymous_channel(&address(&server), &bundles), &token)
             .await
             .unwrap();
         let conn = RawConn::open(server.port, &bundles, Some(svid.clone())).await;
@@ -459,13 +385,7 @@ fn anonymous_connections_are_short_lived_and_idle_ones_are_closed() {
         );
 
         // Authenticated with an open stream: not idle. A sync stream lives on and delivers.
-        let config = agent_tls_config(
-            &TrustDomain::parse(TD).unwrap(),
-            Arc::new(bundles.clone()),
-            Some(Arc::new(SvidCell::new(svid.clone()))),
-        )
-        .unwrap();
-        let agent = tls_channel(&format!("127.0.0.1:{}", server.port), Arc::new(config)).unwrap();
+        let agent = agent_channel(&address(&server), &bundles, svid.clone());
         let mut sync = spiffe_proto::spiffers::sync::v1::sync_client::SyncClient::new(agent)
             .watch_authorized(spiffe_proto::spiffers::sync::v1::WatchAuthorizedRequest::default())
             .await
@@ -474,39 +394,12 @@ fn anonymous_connections_are_short_lived_and_idle_ones_are_closed() {
         assert!(sync.message().await.unwrap().unwrap().initial);
         tokio::time::sleep(Duration::from_secs(5)).await;
         let agent_path = svid.spiffe_id().path().to_owned();
-        let created = spiffe_proto::spire::api::server::entry::v1::entry_client::EntryClient::new(
-            admin.clone(),
-        )
-        .batch_create_entry(
-            spiffe_proto::spire::api::server::entry::v1::BatchCreateEntryRequest {
-                entries: vec![pb::Entry {
-                    spiffe_id: Some(pb::Spiffeid {
-                        trust_domain: TD.into(),
-                        path: "/after/idle".into(),
-                    }),
-                    parent_id: Some(pb::Spiffeid {
-                        trust_domain: TD.into(),
-                        path: agent_path,
-                    }),
-                    selectors: vec![pb::Selector {
-                        r#type: "unix".into(),
-                        value: "uid:1".into(),
-                    }],
-                    ..Default::default()
-                }],
-                output_mask: None,
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            created.into_inner().results[0]
-                .status
-                .as_ref()
-                .unwrap()
-                .code,
-            0
+        let entry = grpc::unix_entry(
+            grpc::spiffe_id(TD, "/after/idle"),
+            grpc::spiffe_id(TD, &agent_path),
+            1,
         );
+        grpc::create_entry(&admin, entry).await.unwrap();
         let pushed = tokio::time::timeout(Duration::from_secs(5), sync.message())
             .await
             .expect("the sync stream outlived idle_timeout")
@@ -526,16 +419,20 @@ fn attestation_attempts_from_one_address_are_rate_limited() {
     let admin = admin_channel(&server.socket).unwrap();
     let bundles = rt.block_on(bundle_set(&admin));
     rt.block_on(async {
-        let channel = anonymous_channel(server.port, &bundles);
+        let channel = anonymous_channel(&address(&server), &bundles);
         // The default burst (20) is answered on its merits.
         for i in 0..20 {
-            let s = attest(channel.clone(), "no-such-token").await.unwrap_err();
+            let s = attest_join_token(channel.clone(), "no-such-token")
+                .await
+                .unwrap_err();
             assert_eq!(s.code(), Code::InvalidArgument, "attempt {i}: {s:?}");
         }
         // Then (at 1 attempt per second) the address is told to come back later.
         let mut limited = None;
         for _ in 0..5 {
-            let s = attest(channel.clone(), "no-such-token").await.unwrap_err();
+            let s = attest_join_token(channel.clone(), "no-such-token")
+                .await
+                .unwrap_err();
             if s.code() == Code::ResourceExhausted {
                 limited = Some(s);
                 break;
@@ -559,7 +456,7 @@ fn attestation_attempts_from_one_address_are_rate_limited() {
         // After the hint, an agent with a real token attests.
         tokio::time::sleep(Duration::from_millis(pushback + 100)).await;
         let token = join_token(&admin).await;
-        attest(channel, &token).await.unwrap();
+        attest_join_token(channel, &token).await.unwrap();
     });
     server.stop();
 }
@@ -581,14 +478,7 @@ fn join_tokens_are_neither_logged_nor_stored() {
     };
     let used = agent_id.rsplit('/').next().unwrap().to_owned();
     // And one token generated and left unused.
-    let out = d.server.cli(&["token", "generate"]);
-    let unused = out
-        .ok()
-        .lines()
-        .find_map(|l| l.strip_prefix("Token: "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let unused = d.server.cli(&["token", "generate"]).token();
     assert_eq!(unused.len(), 36, "{unused}");
     // A weak operator token is refused with the rule.
     let rt = runtime();

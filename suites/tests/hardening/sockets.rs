@@ -266,14 +266,7 @@ fn existing_data_directories_keep_their_mode() {
 
     let bundle = tmp.path().join("bundle.pem");
     std::fs::write(&bundle, cli(&["bundle", "show"]).ok()).unwrap();
-    let token = cli(&["token", "generate", "-spiffeID", crate::common::ALIAS]);
-    let token = token
-        .ok()
-        .lines()
-        .find_map(|l| l.strip_prefix("Token: "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let token = cli(&["token", "generate", "-spiffeID", crate::common::ALIAS]).token();
     let port = std::fs::read_to_string(server_dir.join("server.toml"))
         .unwrap()
         .lines()

@@ -17,6 +17,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use spiffe_testkit::spire;
 use spiffe_workload::{Endpoint, WorkloadApiClient, X509Context};
 
 use common::{Daemon, READY, Run, command, free_port, run_cmd, wait_until};
@@ -110,36 +111,16 @@ impl SpireAgent {
         let bundle = dir.join("bootstrap.pem");
         std::fs::write(&bundle, bundle_pem).unwrap();
         let config = dir.join("agent.conf");
-        std::fs::write(
-            &config,
-            format!(
-                r#"agent {{
-    data_dir = "{data}"
-    log_level = "DEBUG"
-    server_address = "127.0.0.1"
-    server_port = "{port}"
-    socket_path = "{socket}"
-    trust_bundle_path = "{bundle}"
-    trust_domain = "{trust_domain}"
-}}
-plugins {{
-    NodeAttestor "join_token" {{
-        plugin_data {{}}
-    }}
-    KeyManager "memory" {{
-        plugin_data {{}}
-    }}
-    WorkloadAttestor "unix" {{
-        plugin_data {{}}
-    }}
-}}
-"#,
-                data = dir.join("data").display(),
-                socket = socket.display(),
-                bundle = bundle.display(),
-            ),
-        )
-        .unwrap();
+        let conf = spire::AgentConf {
+            server_port: port,
+            socket: &socket,
+            trust_domain,
+            data_dir: &dir.join("data"),
+            trust_bundle: &bundle,
+            log_level: Some("DEBUG"),
+            key_manager: spire::KeyManager::Memory,
+        };
+        std::fs::write(&config, conf.render()).unwrap();
         let log = dir.join("spire-agent.log");
         let mut daemon = Daemon::spawn(
             &peers.spire_agent,
@@ -181,38 +162,16 @@ impl SpireServer {
         let socket = dir.join("private/api.sock");
         let data = dir.join("data");
         let config = dir.join("server.conf");
-        std::fs::write(
-            &config,
-            format!(
-                r#"server {{
-    bind_address = "127.0.0.1"
-    bind_port = "{port}"
-    socket_path = "{socket}"
-    trust_domain = "{trust_domain}"
-    data_dir = "{data}"
-    log_level = "DEBUG"
-    ca_key_type = "ec-p256"
-}}
-plugins {{
-    DataStore "sql" {{
-        plugin_data {{
-            database_type = "sqlite3"
-            connection_string = "{data}/datastore.sqlite3"
-        }}
-    }}
-    NodeAttestor "join_token" {{
-        plugin_data {{}}
-    }}
-    KeyManager "memory" {{
-        plugin_data {{}}
-    }}
-}}
-"#,
-                socket = socket.display(),
-                data = data.display(),
-            ),
-        )
-        .unwrap();
+        let conf = spire::ServerConf {
+            port,
+            socket: &socket,
+            trust_domain,
+            data_dir: &data,
+            log_level: Some("DEBUG"),
+            key_manager: spire::KeyManager::Memory,
+            signing_rate_limit: true,
+        };
+        std::fs::write(&config, conf.render()).unwrap();
         let log = dir.join("spire-server.log");
         let mut daemon = Daemon::spawn(
             &peers.spire_server,

@@ -34,6 +34,7 @@ use spiffe_proto::spire::api::server::entry::v1::entry_client::EntryClient;
 use spiffe_proto::spire::api::server::svid::v1 as svid_api;
 use spiffe_proto::spire::api::server::svid::v1::svid_client::SvidClient;
 use spiffe_proto::spire::api::types as pb;
+use spiffe_testkit::spire;
 use tonic::transport::Channel;
 
 use super::raw::{first_message, open_stream, workload_client};
@@ -246,41 +247,16 @@ impl Server {
             Kind::Spire => {
                 let socket = dir.join("private/api.sock");
                 let config = dir.join("server.conf");
-                std::fs::write(
-                    &config,
-                    format!(
-                        r#"server {{
-    bind_address = "127.0.0.1"
-    bind_port = "{port}"
-    socket_path = "{socket}"
-    trust_domain = "{TD}"
-    data_dir = "{data}"
-    ca_key_type = "ec-p256"
-    ratelimit {{
-        signing = false
-    }}
-}}
-plugins {{
-    DataStore "sql" {{
-        plugin_data {{
-            database_type = "sqlite3"
-            connection_string = "{data}/datastore.sqlite3"
-        }}
-    }}
-    NodeAttestor "join_token" {{
-        plugin_data {{}}
-    }}
-    KeyManager "disk" {{
-        plugin_data {{
-            keys_path = "{data}/keys.json"
-        }}
-    }}
-}}
-"#,
-                        socket = socket.display(),
-                        data = data.display(),
-                    ),
-                )?;
+                let conf = spire::ServerConf {
+                    port,
+                    socket: &socket,
+                    trust_domain: TD,
+                    data_dir: &data,
+                    log_level: None,
+                    key_manager: spire::KeyManager::Disk,
+                    signing_rate_limit: false,
+                };
+                std::fs::write(&config, conf.render())?;
                 (socket, config)
             }
             Kind::Ours => {
@@ -482,37 +458,16 @@ impl Agent {
         let args: Vec<String> = match kind {
             Kind::Spire => {
                 let config = dir.join("agent.conf");
-                std::fs::write(
-                    &config,
-                    format!(
-                        r#"agent {{
-    data_dir = "{data}"
-    server_address = "127.0.0.1"
-    server_port = "{port}"
-    socket_path = "{socket}"
-    trust_bundle_path = "{bundle}"
-    trust_domain = "{TD}"
-}}
-plugins {{
-    NodeAttestor "join_token" {{
-        plugin_data {{}}
-    }}
-    KeyManager "disk" {{
-        plugin_data {{
-            directory = "{data}"
-        }}
-    }}
-    WorkloadAttestor "unix" {{
-        plugin_data {{}}
-    }}
-}}
-"#,
-                        data = data.display(),
-                        port = server.port,
-                        socket = socket.display(),
-                        bundle = bootstrap.display(),
-                    ),
-                )?;
+                let conf = spire::AgentConf {
+                    server_port: server.port,
+                    socket: &socket,
+                    trust_domain: TD,
+                    data_dir: &data,
+                    trust_bundle: &bootstrap,
+                    log_level: None,
+                    key_manager: spire::KeyManager::Disk,
+                };
+                std::fs::write(&config, conf.render())?;
                 vec![
                     "run".into(),
                     "-config".into(),

@@ -1,10 +1,11 @@
-//! A test Kubernetes API server, for tests and benchmarks of code that talks to Kubernetes
+//! A fake Kubernetes API server, for tests and benchmarks of code that talks to Kubernetes
 //! through kube's real HTTP client.
 //!
 //! A real API server (with etcd) cannot run on the machines this project builds and tests on,
-//! so this is the next best thing: an HTTP/1.1 server on `127.0.0.1` that speaks the real wire
-//! format, reached by a [`kube::Client`] built from a [`kube::Config`] pointing at it, with no
-//! mocked client trait in between.
+//! so this is the next best thing: an HTTP/1.1 server on `127.0.0.1` (plain, or HTTPS with a
+//! bearer token required, [`Options`]) that speaks the real wire format, reached by a
+//! [`kube::Client`] built from a [`kube::Config`] pointing at it, with no mocked client trait
+//! in between.
 //!
 //! - Objects are JSON, as the API server stores them, each with `apiVersion`, `kind`,
 //!   `metadata.uid`, `creationTimestamp`, `generation` and a `resourceVersion` from one counter.
@@ -25,7 +26,9 @@
 //! an endpoint that fails): [`FakeApiServer::route`] with a closure that answers the requests it
 //! recognizes. For example, a TokenReview that accepts one token:
 //!
-//! ```ignore
+//! ```
+//! # use spiffe_testkit::apiserver::{ApiRequest, ApiResponse, FakeApiServer, ObjectStore};
+//! # fn add(server: &FakeApiServer) {
 //! server.route(|req: &ApiRequest, _: &ObjectStore| {
 //!     (req.method == http::Method::POST
 //!         && req.path == "/apis/authentication.k8s.io/v1/tokenreviews")
@@ -38,7 +41,10 @@
 //!         })
 //!         .flatten()
 //! });
+//! # }
 //! ```
+//!
+//! [`crate::psat`] is such a cluster, for the `k8s_psat` node attestor.
 
 mod fixtures;
 mod patch;
@@ -54,16 +60,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 pub use fixtures::FixtureError;
 pub use patch::merge as merge_patch;
@@ -72,22 +71,21 @@ pub use resources::ResourceType;
 pub use routes::{ApiRequest, ApiResponse, Route};
 pub use store::{Change, ChangeKind, ObjectStore, StoreError};
 
-type Body = BoxBody<Bytes, Infallible>;
+use crate::http::{Body, HttpServer, Request, json};
+use crate::lock;
 
 /// The running server. Dropping it stops it (and ends open watches).
 pub struct FakeApiServer {
-    addr: SocketAddr,
+    http: HttpServer,
     store: Arc<ObjectStore>,
     routes: Arc<RwLock<Vec<Arc<dyn Route>>>>,
-    requests: Arc<Mutex<Vec<String>>>,
-    shutdown: watch::Sender<bool>,
-    accept: JoinHandle<()>,
+    log: Arc<Log>,
 }
 
 impl std::fmt::Debug for FakeApiServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeApiServer")
-            .field("addr", &self.addr)
+            .field("addr", &self.http.addr())
             .finish_non_exhaustive()
     }
 }
@@ -97,14 +95,37 @@ impl std::fmt::Debug for FakeApiServer {
 pub struct Options {
     /// How often watches that allow bookmarks get one.
     pub bookmark_interval: Duration,
+    /// Serve HTTPS with this configuration (plain HTTP when `None`).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Require `Authorization: Bearer <token>` of every request (a `401 Unauthorized` `Status`
+    /// otherwise), as an API server does of a client with a service account token.
+    pub bearer_token: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             bookmark_interval: Duration::from_secs(1),
+            tls: None,
+            bearer_token: None,
         }
     }
+}
+
+/// The requests served so far.
+#[derive(Default)]
+struct Log {
+    lines: Mutex<Vec<String>>,
+    requests: Mutex<Vec<ApiRequest>>,
+}
+
+/// What every connection shares.
+struct Shared {
+    store: Arc<ObjectStore>,
+    routes: Arc<RwLock<Vec<Arc<dyn Route>>>>,
+    log: Arc<Log>,
+    bookmark_every: Duration,
+    bearer: Option<String>,
 }
 
 impl FakeApiServer {
@@ -115,38 +136,37 @@ impl FakeApiServer {
 
     /// Starts a server with `options`.
     pub async fn start_with(options: Options) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
         let store = Arc::new(ObjectStore::default());
         let routes: Arc<RwLock<Vec<Arc<dyn Route>>>> = Arc::default();
-        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let accept = tokio::spawn(accept_loop(
-            listener,
-            Arc::clone(&store),
-            Arc::clone(&routes),
-            Arc::clone(&requests),
-            shutdown_rx,
-            options,
-        ));
+        let log: Arc<Log> = Arc::default();
+        let shared = Arc::new(Shared {
+            store: Arc::clone(&store),
+            routes: Arc::clone(&routes),
+            log: Arc::clone(&log),
+            bookmark_every: options.bookmark_interval,
+            bearer: options.bearer_token.map(|t| format!("Bearer {t}")),
+        });
+        let http = HttpServer::start(options.tls, move |req| {
+            let shared = Arc::clone(&shared);
+            async move { serve(req, &shared).await }
+        })
+        .await?;
         Ok(FakeApiServer {
-            addr,
+            http,
             store,
             routes,
-            requests,
-            shutdown,
-            accept,
+            log,
         })
     }
 
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.http.addr()
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.http.url()
     }
 
     /// A kube configuration pointing at the server (no credentials, default namespace
@@ -182,7 +202,12 @@ impl FakeApiServer {
 
     /// The requests served so far, as `METHOD /path?query`.
     pub fn requests(&self) -> Vec<String> {
-        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+        lock(&self.log.lines).clone()
+    }
+
+    /// The requests served so far, whole (with their `Authorization` header and body).
+    pub fn seen(&self) -> Vec<ApiRequest> {
+        lock(&self.log.requests).clone()
     }
 
     /// Adds the objects of a YAML or JSON text.
@@ -258,79 +283,13 @@ impl FakeApiServer {
     }
 }
 
-impl Drop for FakeApiServer {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        self.accept.abort();
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    store: Arc<ObjectStore>,
-    routes: Arc<RwLock<Vec<Arc<dyn Route>>>>,
-    requests: Arc<Mutex<Vec<String>>>,
-    shutdown: watch::Receiver<bool>,
-    options: Options,
-) {
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        let store = Arc::clone(&store);
-        let routes = Arc::clone(&routes);
-        let requests = Arc::clone(&requests);
-        let mut shutdown = shutdown.clone();
-        let bookmark_every = options.bookmark_interval;
-        tokio::spawn(async move {
-            let svc = service_fn(move |req: http::Request<Incoming>| {
-                let store = Arc::clone(&store);
-                let routes = Arc::clone(&routes);
-                let requests = Arc::clone(&requests);
-                async move {
-                    Ok::<_, Infallible>(
-                        serve(req, &store, &routes, &requests, bookmark_every).await,
-                    )
-                }
-            });
-            let conn =
-                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc);
-            futures::pin_mut!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = shutdown.wait_for(|s| *s) => {}
-            }
-        });
-    }
-}
-
-fn full(status: http::StatusCode, body: &Value) -> http::Response<Body> {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut resp = http::Response::new(Full::new(Bytes::from(bytes)).boxed());
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-async fn serve(
-    req: http::Request<Incoming>,
-    store: &Arc<ObjectStore>,
-    routes: &RwLock<Vec<Arc<dyn Route>>>,
-    requests: &Mutex<Vec<String>>,
-    bookmark_every: Duration,
-) -> http::Response<Body> {
+async fn serve(req: Request, shared: &Shared) -> http::Response<Body> {
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            return full(
-                http::StatusCode::BAD_REQUEST,
-                &routes::ApiResponse::error(400, "BadRequest", e.to_string()).body,
-            );
+            let e = routes::ApiResponse::error(400, "BadRequest", e.to_string());
+            return json(e.status, &e.body);
         }
     };
     let query: BTreeMap<String, String> = parts
@@ -345,18 +304,16 @@ async fn serve(
                 .collect()
         })
         .unwrap_or_default();
-    if let Ok(mut r) = requests.lock() {
-        r.push(format!(
-            "{} {}{}",
-            parts.method,
-            parts.uri.path(),
-            parts
-                .uri
-                .query()
-                .map(|q| format!("?{q}"))
-                .unwrap_or_default()
-        ));
-    }
+    lock(&shared.log.lines).push(format!(
+        "{} {}{}",
+        parts.method,
+        parts.uri.path(),
+        parts
+            .uri
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default()
+    ));
     let api_req = ApiRequest {
         method: parts.method,
         path: parts.uri.path().to_owned(),
@@ -367,11 +324,19 @@ async fn serve(
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned(),
+        authorization: crate::http::authorization(&parts.headers),
         body,
     };
-    let routes: Vec<Arc<dyn Route>> = routes.read().map(|r| r.clone()).unwrap_or_default();
-    match routes::handle(store, &routes, &api_req, bookmark_every) {
-        routes::Reply::Plain(r) => full(r.status, &r.body),
+    lock(&shared.log.requests).push(api_req.clone());
+    if let Some(expected) = &shared.bearer
+        && api_req.authorization.as_ref() != Some(expected)
+    {
+        let e = ApiResponse::error(401, "Unauthorized", "Unauthorized");
+        return json(e.status, &e.body);
+    }
+    let routes: Vec<Arc<dyn Route>> = shared.routes.read().map(|r| r.clone()).unwrap_or_default();
+    match routes::handle(&shared.store, &routes, &api_req, shared.bookmark_every) {
+        routes::Reply::Plain(r) => json(r.status, &r.body),
         routes::Reply::Stream(rx) => {
             let stream = futures::stream::unfold(rx, |mut rx| async move {
                 rx.recv()

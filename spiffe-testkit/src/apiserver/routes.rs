@@ -26,6 +26,8 @@ pub struct ApiRequest {
     pub query: BTreeMap<String, String>,
     /// The `Content-Type` header.
     pub content_type: String,
+    /// The `Authorization` header.
+    pub authorization: Option<String>,
     /// The body.
     pub body: Bytes,
 }
