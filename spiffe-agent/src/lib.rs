@@ -7,6 +7,7 @@
 mod agent;
 mod backoff;
 pub mod cache;
+pub mod channel;
 pub mod config;
 mod manager;
 pub mod node;

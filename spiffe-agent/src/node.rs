@@ -15,7 +15,6 @@ use spiffe_core::id::LogId;
 
 use crate::backoff::{pushback, retry_backoff};
 use spiffe_core::{Bundle, BundleSet, BundleSetCell, SvidCell, X509Bundle, X509Svid};
-use spiffe_proto::client::{agent_tls_config, tls_channel};
 use spiffe_proto::convert::bundle_from_pb;
 use spiffe_proto::spire::api::server::agent::v1 as agent_api;
 use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
@@ -26,6 +25,7 @@ use tonic::transport::Channel;
 use tracing::{info, warn};
 
 use crate::AgentError;
+use crate::channel::{agent_tls_config, tls_channel};
 use crate::config::{AgentConfig, K8sPsatConfig, TrustBootstrap};
 use crate::storage::{Storage, new_key_and_csr, read_bundle_file, svid_from_chain};
 

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use common::server::{TD, TestServer, csr};
 use psat_common::{AGENT_POD_UID, FakeApiServer, Issued, NODE_UID};
+use spiffe_agent::channel::{agent_tls_config, tls_channel};
 use spiffe_core::{BundleSet, PrivateKey, SpiffeId, TrustDomain, X509Svid};
 use spiffe_proto::spire::api::server::agent::v1 as agent_api;
 use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
 use spiffe_proto::spire::api::types as pb;
-use spiffe_server::client::{agent_tls_config, tls_channel};
 use spiffe_server::config::{K8sPsatConfig, KubeApiServer, PsatCluster};
 use tonic::Code;
 

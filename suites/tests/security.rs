@@ -22,6 +22,7 @@ use common::{
 };
 use prost::bytes::{Buf, BufMut};
 use rcgen::{CertificateParams, KeyPair, PublicKeyData, SanType};
+use spiffe_agent::channel::{agent_tls_config, tls_channel};
 use spiffe_core::{BundleSet, PrivateKey, SvidCell, TrustDomain, X509Svid};
 use spiffe_proto::spire::api::server::agent::v1 as agent_api;
 use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
@@ -34,7 +35,7 @@ use spiffe_proto::spire::api::server::svid::v1::svid_client::SvidClient;
 use spiffe_proto::spire::api::types as pb;
 use spiffe_proto::workload::ValidateJwtsvidRequest;
 use spiffe_proto::workload::spiffe_workload_api_client::SpiffeWorkloadApiClient;
-use spiffe_server::client::{admin_channel, agent_tls_config, tls_channel};
+use spiffe_server::client::admin_channel;
 use spiffe_workload::WorkloadApiClient;
 use tonic::Code;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};

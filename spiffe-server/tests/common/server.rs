@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rcgen::{CertificateParams, KeyPair};
+use spiffe_agent::channel::{agent_tls_config, tls_channel};
 use spiffe_core::{BundleSet, PrivateKey, SvidCell, TrustDomain, X509Svid};
 use spiffe_proto::spire::api::server::agent::v1 as agent_api;
 use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
 use spiffe_proto::spire::api::server::bundle::v1::bundle_client::BundleClient;
 use spiffe_proto::spire::api::server::entry::v1::entry_client::EntryClient;
 use spiffe_proto::spire::api::types as pb;
-use spiffe_server::client::{admin_channel, agent_tls_config, tls_channel};
+use spiffe_server::client::admin_channel;
 use spiffe_server::convert::bundle_from_pb;
 use spiffe_server::{RunningServer, ServerConfig};
 use tonic::transport::Channel;

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper_util::rt::TokioIo;
+use spiffe_agent::channel::{agent_tls_config, tls_channel};
 use spiffe_core::{BundleSet, PrivateKey, SvidCell, TrustDomain, X509Svid};
 use spiffe_proto::spire::api::server::agent::v1 as agent_api;
 use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
 use spiffe_proto::spire::api::server::bundle::v1 as bundle_api;
 use spiffe_proto::spire::api::server::bundle::v1::bundle_client::BundleClient;
 use spiffe_proto::spire::api::types as pb;
-use spiffe_server::client::{admin_channel, agent_tls_config, tls_channel};
+use spiffe_server::client::admin_channel;
 use spiffe_workload::http::MtlsConnector;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
