@@ -11,3 +11,7 @@ pub mod config;
 pub mod gotime;
 pub mod output;
 pub mod usage;
+
+/// Sets each listed `Option` field of a file's settings that another has set (see
+/// [`spiffe_fs::overlay!`]).
+pub use spiffe_fs::overlay;

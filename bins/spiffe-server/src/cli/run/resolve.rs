@@ -51,7 +51,7 @@ fn key_type(key: &str, value: &str) -> Result<CaKeyType> {
 }
 
 fn duration(key: &str, value: Option<&DurationValue>) -> Result<Option<Duration>> {
-    value.map(|v| v.get(key)).transpose()
+    Ok(value.map(|v| v.get(key)).transpose()?)
 }
 
 /// The server configuration and the log settings.
