@@ -165,6 +165,106 @@ impl DurationValue {
     }
 }
 
+/// A setting that breaks a rule: which, and the rule, in a sentence that names the setting.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{rule}")]
+pub struct InvalidSetting {
+    /// The setting, as written in the file.
+    pub field: String,
+    /// The rule it breaks.
+    pub rule: String,
+}
+
+impl InvalidSetting {
+    /// `field` breaks `rule`.
+    pub fn new(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        InvalidSetting {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+}
+
+/// `log_level`: SPIRE's levels (and `trace`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogLevel {
+    /// Everything, the HTTP/2, gRPC and database plumbing included.
+    Trace,
+    /// `debug`.
+    Debug,
+    /// `info` (the default).
+    #[default]
+    Info,
+    /// `warn` (or `warning`).
+    Warn,
+    /// `error`.
+    Error,
+}
+
+impl LogLevel {
+    /// SPIRE's value (case-insensitive; unset or empty: `info`).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting`] naming `log_level` if the value is not a level.
+    pub fn parse(value: Option<&str>) -> Result<Self, InvalidSetting> {
+        Ok(match value.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("") | Some("info") => LogLevel::Info,
+            Some("debug") => LogLevel::Debug,
+            Some("trace") => LogLevel::Trace,
+            Some("warn") | Some("warning") => LogLevel::Warn,
+            Some("error") => LogLevel::Error,
+            Some(other) => {
+                return Err(InvalidSetting::new(
+                    "log_level",
+                    format!("invalid log_level {other:?}: must be debug, info, warn or error"),
+                ));
+            }
+        })
+    }
+
+    /// The level's name, as `tracing` filters spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// `log_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+impl LogFormat {
+    /// SPIRE's value (case-insensitive; unset or empty: `text`).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidSetting`] naming `log_format` if the value is neither `text` nor `json`.
+    pub fn parse(value: Option<&str>) -> Result<Self, InvalidSetting> {
+        Ok(match value.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("") | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(InvalidSetting::new(
+                    "log_format",
+                    format!("invalid log_format {other:?}: must be text or json"),
+                ));
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +300,16 @@ mod tests {
             DurationValue::Text("0".into()).get("ttl").ok(),
             Some(Duration::ZERO)
         );
+    }
+
+    #[test]
+    fn log_levels_and_formats() {
+        assert_eq!(LogLevel::parse(Some("DEBUG")), Ok(LogLevel::Debug));
+        assert_eq!(LogLevel::parse(None), Ok(LogLevel::Info));
+        assert_eq!(LogFormat::parse(Some("json")), Ok(LogFormat::Json));
+        let e = LogLevel::parse(Some("loud")).err();
+        assert_eq!(e.map(|e| e.field), Some("log_level".to_owned()));
+        assert!(LogFormat::parse(Some("xml")).is_err());
     }
 
     #[test]

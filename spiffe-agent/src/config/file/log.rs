@@ -3,46 +3,9 @@
 
 use std::path::PathBuf;
 
+pub use spiffe_fs::config::{LogFormat, LogLevel};
+
 use super::ConfigFileError;
-
-/// `log_level`: SPIRE's levels (and `trace`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogLevel {
-    /// Everything, the HTTP/2 and gRPC plumbing included.
-    Trace,
-    /// `debug`.
-    Debug,
-    /// `info` (the default).
-    #[default]
-    Info,
-    /// `warn` (or `warning`).
-    Warn,
-    /// `error`.
-    Error,
-}
-
-impl LogLevel {
-    /// The level's name, as `tracing` filters spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Trace => "trace",
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        }
-    }
-}
-
-/// `log_format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogFormat {
-    /// Human-readable lines (the default).
-    #[default]
-    Text,
-    /// One JSON object a line.
-    Json,
-}
 
 /// The level, format and destination of the agent's logs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -68,29 +31,8 @@ impl LogSettings {
         format: Option<&str>,
         file: Option<PathBuf>,
     ) -> Result<Self, ConfigFileError> {
-        let level = match level.map(str::to_ascii_lowercase).as_deref() {
-            None | Some("") | Some("info") => LogLevel::Info,
-            Some("debug") => LogLevel::Debug,
-            Some("trace") => LogLevel::Trace,
-            Some("warn") | Some("warning") => LogLevel::Warn,
-            Some("error") => LogLevel::Error,
-            Some(other) => {
-                return Err(ConfigFileError::invalid(
-                    "log_level",
-                    format!("invalid log_level {other:?}: must be debug, info, warn or error"),
-                ));
-            }
-        };
-        let format = match format.map(str::to_ascii_lowercase).as_deref() {
-            None | Some("") | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(ConfigFileError::invalid(
-                    "log_format",
-                    format!("invalid log_format {other:?}: must be text or json"),
-                ));
-            }
-        };
+        let level = LogLevel::parse(level)?;
+        let format = LogFormat::parse(format)?;
         let file = file.filter(|f| !f.as_os_str().is_empty());
         Ok(LogSettings {
             level,

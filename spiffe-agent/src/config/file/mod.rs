@@ -22,7 +22,7 @@ mod resolve;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use spiffe_fs::config::{DurationValueError, TomlError};
+use spiffe_fs::config::{DurationValueError, InvalidSetting, TomlError};
 use thiserror::Error;
 
 pub use log::{LogFormat, LogLevel, LogSettings};
@@ -70,6 +70,15 @@ pub enum ConfigFileError {
         /// The rule it breaks, in a sentence that names it.
         rule: String,
     },
+}
+
+impl From<InvalidSetting> for ConfigFileError {
+    fn from(e: InvalidSetting) -> Self {
+        ConfigFileError::Invalid {
+            field: e.field,
+            rule: e.rule,
+        }
+    }
 }
 
 impl ConfigFileError {
