@@ -1,4 +1,4 @@
-//! The agent's configuration: SPIRE's settings and defaults; [`file`] reads them from a
+//! The agent's configuration: SPIRE's settings and defaults; [`file`](mod@file) reads them from a
 //! SPIRE-style configuration file.
 
 pub mod file;
