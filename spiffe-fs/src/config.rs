@@ -7,7 +7,7 @@
 //! over the top level ([`overlay!`](crate::overlay)). Each daemon's library maps its file onto
 //! its configuration.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -15,6 +15,64 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use crate::FsError;
+
+/// Why a daemon's configuration file could not be loaded, or its settings make no
+/// configuration. The server's and the agent's file formats share it.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConfigFileError {
+    /// The file could not be read (missing, unreadable, over [`MAX_CONFIG_FILE`], not UTF-8).
+    #[error("could not read config file {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why (boxed: the error stays small on the common paths).
+        #[source]
+        source: Box<FsError>,
+    },
+    /// The file is not TOML, or has a key or value the format does not know.
+    #[error("config file {}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Where and what.
+        #[source]
+        source: TomlError,
+    },
+    /// Text (not from a file) that is not TOML, or has a key or value the format does not know.
+    #[error(transparent)]
+    Toml(#[from] TomlError),
+    /// A duration setting is not a Go duration.
+    #[error(transparent)]
+    Duration(#[from] DurationValueError),
+    /// A setting breaks a rule (missing, out of range, in conflict with another, unusable).
+    #[error(transparent)]
+    Invalid(#[from] InvalidSetting),
+}
+
+impl ConfigFileError {
+    /// `field` breaks `rule` (a sentence that names the setting).
+    pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        ConfigFileError::Invalid(InvalidSetting::new(field, rule))
+    }
+}
+
+/// Reads the configuration file at `path` ([`read_config`]) and parses it as `T`.
+///
+/// # Errors
+///
+/// [`ConfigFileError::Read`] if the file cannot be read, [`ConfigFileError::Parse`] if it
+/// does not parse as `T`.
+pub fn read_file<T: DeserializeOwned>(path: &Path, expand: bool) -> Result<T, ConfigFileError> {
+    let text = read_config(path, expand).map_err(|source| ConfigFileError::Read {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })?;
+    parse_toml(&text).map_err(|source| ConfigFileError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
 
 /// The largest configuration file read.
 pub const MAX_CONFIG_FILE: u64 = 1 << 20;
@@ -319,8 +377,13 @@ mod tests {
         struct C {
             port: u16,
         }
-        let e = parse_toml::<C>("\nport = \"x\"\n").err().map(|e| e.to_string());
+        let e = parse_toml::<C>("\nport = \"x\"\n")
+            .err()
+            .map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.starts_with("line 2, column 8: ")));
-        assert_eq!(parse_toml::<C>("port = 8081").ok().map(|c| c.port), Some(8081));
+        assert_eq!(
+            parse_toml::<C>("port = 8081").ok().map(|c| c.port),
+            Some(8081)
+        );
     }
 }

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use spiffe_fs::config::{EmptyData, Plugin};
 
-use super::{ConfigFileError, invalid};
+use super::ConfigFileError;
 use crate::config::{DEFAULT_PSAT_AUDIENCE, K8sPsatConfig, KubeApiServer, PsatCluster};
 
 /// `[plugins]`.
@@ -90,7 +90,7 @@ fn cluster(name: &str, c: &PsatClusterFile) -> Result<PsatCluster, ConfigFileErr
         .clone()
         .unwrap_or_else(|| vec![DEFAULT_PSAT_AUDIENCE.to_owned()]);
     if out.audience.iter().any(String::is_empty) {
-        return Err(invalid(
+        return Err(ConfigFileError::invalid(
             key("audience"),
             format!("{}: an audience must not be empty", key("audience")),
         ));
@@ -116,7 +116,7 @@ fn cluster(name: &str, c: &PsatClusterFile) -> Result<PsatCluster, ConfigFileErr
             token_file,
         },
         (Some(_), ..) => {
-            return Err(invalid(
+            return Err(ConfigFileError::invalid(
                 key("kube_config_file"),
                 format!(
                     "{}: only one of kube_config_file or api_server_url (with api_server_ca_file and api_server_token_file) can be specified",
@@ -125,7 +125,7 @@ fn cluster(name: &str, c: &PsatClusterFile) -> Result<PsatCluster, ConfigFileErr
             ));
         }
         _ => {
-            return Err(invalid(
+            return Err(ConfigFileError::invalid(
                 key("api_server_url"),
                 format!(
                     "{}: api_server_url, api_server_ca_file and api_server_token_file must be specified together",
@@ -149,7 +149,7 @@ impl PluginsFile {
             return Ok(None);
         };
         if nodes.join_token.as_ref().is_some_and(|p| !p.enabled()) {
-            return Err(invalid(
+            return Err(ConfigFileError::invalid(
                 "plugins.NodeAttestor.join_token",
                 "plugins.NodeAttestor.join_token: join_token attestation cannot be disabled",
             ));
@@ -160,7 +160,7 @@ impl PluginsFile {
         let data = psat.plugin_data.clone().unwrap_or_default();
         let clusters = data.clusters.unwrap_or_default();
         if clusters.is_empty() {
-            return Err(invalid(
+            return Err(ConfigFileError::invalid(
                 "plugins.NodeAttestor.k8s_psat.plugin_data.clusters",
                 "plugins.NodeAttestor.k8s_psat.plugin_data: clusters must configure at least one cluster",
             ));
@@ -172,7 +172,7 @@ impl PluginsFile {
                 .collect::<Result<_, ConfigFileError>>()?,
         };
         config.validate().map_err(|e| {
-            invalid(
+            ConfigFileError::invalid(
                 "plugins.NodeAttestor.k8s_psat",
                 format!("plugins.NodeAttestor.k8s_psat: {e}"),
             )

@@ -7,7 +7,7 @@ use spiffe_ca::{CaKeyType, CaSubject};
 use spiffe_core::TrustDomain;
 use spiffe_fs::config::{DurationValue, LogFormat, LogLevel};
 
-use super::{ConfigFileError, FileConfig, LimitsFile, invalid};
+use super::{ConfigFileError, FileConfig, LimitsFile};
 use crate::ServerConfig;
 use crate::config::{DEFAULT_SOCKET_PATH, UpstreamConfig};
 
@@ -46,10 +46,10 @@ pub fn datastore_url(value: &str) -> String {
 fn socket_addr(key: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigFileError> {
     (host, port)
         .to_socket_addrs()
-        .map_err(|e| invalid(key, format!("invalid {key} {host:?}: {e}")))?
+        .map_err(|e| ConfigFileError::invalid(key, format!("invalid {key} {host:?}: {e}")))?
         .next()
         .ok_or_else(|| {
-            invalid(
+            ConfigFileError::invalid(
                 key,
                 format!("invalid {key} {host:?}: it resolves to no address"),
             )
@@ -58,7 +58,7 @@ fn socket_addr(key: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigFil
 
 fn key_type(key: &str, value: &str) -> Result<CaKeyType, ConfigFileError> {
     value.parse().map_err(|_| {
-        invalid(
+        ConfigFileError::invalid(
             key,
             format!(
                 "{key}: key type {value:?} is unknown; must be one of [rsa-2048, rsa-4096, ec-p256, ec-p384]"
@@ -73,7 +73,7 @@ fn duration(key: &str, value: Option<&DurationValue>) -> Result<Option<Duration>
 
 /// `<field> must be configured (<flag>, or <field> in the config file)`, SPIRE's words.
 fn missing(field: &str, flag: &str) -> ConfigFileError {
-    invalid(
+    ConfigFileError::invalid(
         field,
         format!("{field} must be configured ({flag}, or {field} in the config file)"),
     )
@@ -85,8 +85,9 @@ pub(super) fn resolve(c: FileConfig) -> Result<Resolved, ConfigFileError> {
     let log_format = LogFormat::parse(c.log_format.as_deref())?;
     let td = match c.trust_domain.as_deref() {
         None | Some("") => return Err(missing("trust_domain", "-trustDomain")),
-        Some(s) => TrustDomain::parse_normalized(s)
-            .map_err(|e| invalid("trust_domain", format!("invalid trust_domain {s:?}: {e}")))?,
+        Some(s) => TrustDomain::parse_normalized(s).map_err(|e| {
+            ConfigFileError::invalid("trust_domain", format!("invalid trust_domain {s:?}: {e}"))
+        })?,
     };
     let data_dir = match &c.data_dir {
         Some(d) if !d.as_os_str().is_empty() => d.clone(),
@@ -113,7 +114,7 @@ pub(super) fn resolve(c: FileConfig) -> Result<Resolved, ConfigFileError> {
             ("ready_path", &h.ready_path, "/ready"),
         ] {
             if value.as_deref().is_some_and(|p| p != served) {
-                return Err(invalid(
+                return Err(ConfigFileError::invalid(
                     format!("health_checks.{key}"),
                     format!("health_checks.{key}: only {served} is served"),
                 ));
@@ -145,7 +146,10 @@ pub(super) fn resolve(c: FileConfig) -> Result<Resolved, ConfigFileError> {
         ("default_jwt_svid_ttl", config.default_jwt_svid_ttl),
     ] {
         if d.is_zero() {
-            return Err(invalid(key, format!("{key} must be greater than zero")));
+            return Err(ConfigFileError::invalid(
+                key,
+                format!("{key} must be greater than zero"),
+            ));
         }
     }
     // As in SPIRE, the CA key type also sets the JWT key type unless that is given.
@@ -194,7 +198,7 @@ pub(super) fn resolve(c: FileConfig) -> Result<Resolved, ConfigFileError> {
     config
         .limits
         .validate()
-        .map_err(|e| invalid("limits", format!("limits.{e}")))?;
+        .map_err(|e| ConfigFileError::invalid("limits", format!("limits.{e}")))?;
     Ok(Resolved {
         config,
         log_level,

@@ -58,7 +58,7 @@ mod tests {
         );
         assert!(matches!(
             LogSettings::parse(Some("loud"), None, None),
-            Err(ConfigFileError::Invalid { field, .. }) if field == "log_level"
+            Err(ConfigFileError::Invalid(e)) if e.field == "log_level"
         ));
         assert!(LogSettings::parse(None, Some("xml"), None).is_err());
     }

@@ -22,8 +22,7 @@ mod resolve;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use spiffe_fs::config::{DurationValueError, InvalidSetting, TomlError};
-use thiserror::Error;
+pub use spiffe_fs::config::{ConfigFileError, InvalidSetting};
 
 pub use log::{LogFormat, LogLevel, LogSettings};
 pub use plugins::{
@@ -31,65 +30,6 @@ pub use plugins::{
     WorkloadAttestorsFile,
 };
 pub use resolve::Resolved;
-
-/// Why a configuration file could not be loaded, or its settings make no configuration.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum ConfigFileError {
-    /// The file could not be read (missing, unreadable, over 1 MiB, not UTF-8).
-    #[error("could not read config file {}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why (boxed: the error stays small on the common paths).
-        #[source]
-        source: Box<spiffe_fs::FsError>,
-    },
-    /// The file is not TOML, or has a key or value the format does not know.
-    #[error("config file {}", path.display())]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// Where and what.
-        #[source]
-        source: TomlError,
-    },
-    /// Text that is not TOML, or has a key or value the format does not know.
-    #[error(transparent)]
-    Toml(#[from] TomlError),
-    /// A duration setting is not a Go duration.
-    #[error(transparent)]
-    Duration(#[from] DurationValueError),
-    /// A setting breaks a rule (missing, out of range, in conflict with another, unusable).
-    /// The message is SPIRE's where SPIRE has one, and names the setting.
-    #[error("{rule}")]
-    Invalid {
-        /// The setting, as written in the file (`server_address`, `sink #1`,
-        /// `plugins.WorkloadAttestor.k8s.plugin_data`, ...).
-        field: String,
-        /// The rule it breaks, in a sentence that names it.
-        rule: String,
-    },
-}
-
-impl From<InvalidSetting> for ConfigFileError {
-    fn from(e: InvalidSetting) -> Self {
-        ConfigFileError::Invalid {
-            field: e.field,
-            rule: e.rule,
-        }
-    }
-}
-
-impl ConfigFileError {
-    /// A setting that breaks a rule.
-    pub(crate) fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
-        ConfigFileError::Invalid {
-            field: field.into(),
-            rule: rule.into(),
-        }
-    }
-}
 
 /// A `[[sink]]`: where to write one workload's SVID as files.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -185,11 +125,6 @@ impl FileConfig {
 /// [`ConfigFileError::Toml`] if the text is not TOML or has a key or value the format does
 /// not know (with its line and column).
 pub fn parse(text: &str) -> Result<FileConfig, ConfigFileError> {
-    Ok(parse_flat(text)?)
-}
-
-/// The text parsed, its `[agent]` table merged into the top level.
-fn parse_flat(text: &str) -> Result<FileConfig, TomlError> {
     Ok(spiffe_fs::config::parse_toml::<FileConfig>(text)?.flatten())
 }
 
@@ -201,16 +136,7 @@ fn parse_flat(text: &str) -> Result<FileConfig, TomlError> {
 /// [`ConfigFileError::Read`] if the file cannot be read, [`ConfigFileError::Parse`] if it
 /// does not parse.
 pub fn read(path: &Path, expand_env: bool) -> Result<FileConfig, ConfigFileError> {
-    let text = spiffe_fs::config::read_config(path, expand_env).map_err(|source| {
-        ConfigFileError::Read {
-            path: path.to_owned(),
-            source: Box::new(source),
-        }
-    })?;
-    parse_flat(&text).map_err(|source| ConfigFileError::Parse {
-        path: path.to_owned(),
-        source,
-    })
+    Ok(spiffe_fs::config::read_file::<FileConfig>(path, expand_env)?.flatten())
 }
 
 /// Reads the file at `path` (without expanding variables) and resolves it: what an embedder
