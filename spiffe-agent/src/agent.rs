@@ -45,6 +45,11 @@ impl RunningAgent {
 }
 
 /// Starts an agent; returns once the Workload API socket is listening.
+///
+/// # Errors
+///
+/// [`AgentError`] if the agent cannot restore or attest its identity, a workload attestor
+/// refuses its configuration, or the Workload API socket cannot be bound.
 pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
     let config = Arc::new(config);
     let node = Arc::new(Node::bootstrap(Arc::clone(&config)).await?);
@@ -73,9 +78,7 @@ pub async fn start(config: AgentConfig) -> Result<RunningAgent, AgentError> {
         )),
     ];
 
-    let endpoint = UdsEndpoint::bind(&config.socket_path)
-        .await
-        .map_err(|e| AgentError::Socket(e.to_string()))?;
+    let endpoint = UdsEndpoint::bind(&config.socket_path).await?;
     let service = WorkloadApiService::from_arc(provider);
     let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
     let server = tokio::spawn(async move {
@@ -105,8 +108,7 @@ fn workload_attestors(config: &AgentConfig) -> Result<Vec<Arc<dyn WorkloadAttest
             ..UnixConfig::default()
         }))];
     if let Some(k8s) = &config.k8s_workload {
-        let attestor = K8sAttestor::new(k8s.clone())
-            .map_err(|e| AgentError::Internal(format!("k8s workload attestor: {e}")))?;
+        let attestor = K8sAttestor::new(k8s.clone())?;
         info!(
             node_name = k8s.node_name.as_deref().unwrap_or("127.0.0.1"),
             "k8s workload attestor enabled"
@@ -117,6 +119,11 @@ fn workload_attestors(config: &AgentConfig) -> Result<Vec<Arc<dyn WorkloadAttest
 }
 
 /// Runs an agent until `shutdown` completes.
+///
+/// # Errors
+///
+/// As [`start`]; once started, the agent keeps retrying the server and only stops with
+/// `shutdown`.
 pub async fn run(
     config: AgentConfig,
     shutdown: impl Future<Output = ()>,

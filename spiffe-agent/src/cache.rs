@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use spiffe_core::{Bundle, Selector, SpiffeId, TrustDomain, X509Svid};
-use spiffe_proto::convert::{id_from_pb, selector_from_pb, trust_domain_from_api};
+use spiffe_proto::convert::{ConvertError, id_from_pb, selector_from_pb, trust_domain_from_api};
 use spiffe_proto::spire::api::types as pb;
 use tokio::sync::watch;
 
@@ -31,25 +31,28 @@ pub struct AgentEntry {
 
 impl AgentEntry {
     /// Reads a pushed entry.
-    pub fn from_pb(e: &pb::Entry) -> Result<Self, String> {
+    ///
+    /// # Errors
+    ///
+    /// [`ConvertError`] naming the field (`selectors`, `spiffe_id`, `federates_with`) that
+    /// does not convert.
+    pub fn from_pb(e: &pb::Entry) -> Result<Self, ConvertError> {
         let mut selectors = e
             .selectors
             .iter()
             .map(selector_from_pb)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
+            .collect::<Result<Vec<_>, _>>()?;
         selectors.sort();
         selectors.dedup();
         Ok(AgentEntry {
             id: e.id.clone(),
-            spiffe_id: id_from_pb("spiffe_id", e.spiffe_id.as_ref()).map_err(|e| e.to_string())?,
+            spiffe_id: id_from_pb("spiffe_id", e.spiffe_id.as_ref())?,
             selectors,
             federates_with: e
                 .federates_with
                 .iter()
                 .map(|td| trust_domain_from_api("federates_with", td))
-                .collect::<Result<_, _>>()
-                .map_err(|e| e.to_string())?,
+                .collect::<Result<_, _>>()?,
             hint: e.hint.clone(),
             revision: e.revision_number,
         })

@@ -15,13 +15,13 @@ use tokio::sync::{Notify, watch};
 use tonic::Code;
 use tracing::{debug, info, warn};
 
-use crate::AgentError;
 use crate::backoff::{jitter, retry_backoff};
 use crate::cache::{AgentEntry, Cache, CachedSvid, renew_at};
 use crate::config::AgentConfig;
 use crate::node::Node;
 use crate::poll::{Known, POLL_INTERVAL, poll_once};
 use crate::storage::{new_key_and_csr, svid_from_chain};
+use crate::{AgentError, ProtocolError};
 
 /// The minting and sync machinery.
 #[derive(Debug)]
@@ -160,21 +160,29 @@ impl Manager {
     ) -> Result<(), AgentError> {
         let mut upserted = Vec::with_capacity(msg.upserted.len());
         for e in &msg.upserted {
-            upserted.push(Arc::new(
-                AgentEntry::from_pb(e).map_err(AgentError::Protocol)?,
-            ));
+            upserted.push(Arc::new(AgentEntry::from_pb(e).map_err(|source| {
+                ProtocolError::Entry {
+                    entry_id: e.id.clone(),
+                    source,
+                }
+            })?));
         }
         let bundle = msg
             .bundle
             .as_ref()
             .map(|b| bundle_from_pb(b).map(Arc::new))
             .transpose()
-            .map_err(|e| AgentError::Protocol(format!("bundle: {e}")))?;
+            .map_err(|source| ProtocolError::Bundle {
+                what: "bundle",
+                source,
+            })?;
         let federated = if msg.federated_bundles_changed {
             let mut map = std::collections::BTreeMap::new();
             for b in &msg.federated_bundles {
-                let b: Bundle = bundle_from_pb(b)
-                    .map_err(|e| AgentError::Protocol(format!("federated bundle: {e}")))?;
+                let b: Bundle = bundle_from_pb(b).map_err(|source| ProtocolError::Bundle {
+                    what: "federated bundle",
+                    source,
+                })?;
                 map.insert(b.trust_domain().clone(), Arc::new(b));
             }
             Some(map)
@@ -255,7 +263,7 @@ impl Manager {
             let mut keys = Vec::with_capacity(batch.len());
             let mut params = Vec::with_capacity(batch.len());
             for e in batch {
-                let (key, csr) = new_key_and_csr().map_err(AgentError::Internal)?;
+                let (key, csr) = new_key_and_csr()?;
                 keys.push(key);
                 params.push(svid_api::NewX509svidParams {
                     entry_id: e.id.clone(),
@@ -275,7 +283,7 @@ impl Manager {
                     continue;
                 };
                 let svid = svid_from_chain(svid.cert_chain, key)
-                    .map_err(AgentError::Protocol)?
+                    .map_err(ProtocolError::from)?
                     .with_hint(entry.hint.clone());
                 // Half of the lifetime from now: `notBefore` is backdated, and counting from it
                 // would make short-lived SVIDs due for renewal the moment they arrive.

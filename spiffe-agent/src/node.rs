@@ -15,7 +15,6 @@ use spiffe_core::id::LogId;
 
 use crate::backoff::{pushback, retry_backoff};
 use spiffe_core::{Bundle, BundleSet, BundleSetCell, SvidCell, X509Bundle, X509Svid};
-use spiffe_proto::client::{agent_tls_config, tls_channel};
 use spiffe_proto::convert::bundle_from_pb;
 use spiffe_proto::spire::api::server::agent::v1 as agent_api;
 use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
@@ -25,9 +24,10 @@ use spiffe_proto::spire::api::types as pb;
 use tonic::transport::Channel;
 use tracing::{info, warn};
 
-use crate::AgentError;
+use crate::channel::{agent_tls_config, tls_channel};
 use crate::config::{AgentConfig, K8sPsatConfig, TrustBootstrap};
 use crate::storage::{Storage, new_key_and_csr, read_bundle_file, svid_from_chain};
+use crate::{AgentError, ProtocolError};
 
 /// The agent's identity and its connection to the server.
 pub struct Node {
@@ -51,6 +51,12 @@ impl fmt::Debug for Node {
 
 impl Node {
     /// Restores the agent's identity from its data directory, or attests with the join token.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::Storage`] if the data directory cannot be used, [`AgentError::NoJoinToken`]
+    /// without a stored identity or a way to attest, and the errors of attestation (the server's
+    /// refusal, a malformed answer, a TLS or channel setup failure).
     pub async fn bootstrap(config: Arc<AgentConfig>) -> Result<Self, AgentError> {
         let storage = Storage::new(&config.data_dir);
         let now = spiffe_core::x509::UnixTime::now().as_secs() as i64;
@@ -118,18 +124,23 @@ impl Node {
     }
 
     /// Renews the agent SVID with the server (mTLS with the current one).
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::Server`] if the server refuses, [`AgentError::Protocol`] if its answer carries
+    /// no valid SVID for the new key, [`AgentError::Storage`] if the SVID cannot be stored.
     pub async fn renew(&self) -> Result<(), AgentError> {
-        let (key, csr) = new_key_and_csr().map_err(AgentError::Internal)?;
+        let (key, csr) = new_key_and_csr()?;
         let resp = AgentClient::new(self.channel())
             .renew_agent(agent_api::RenewAgentRequest {
                 params: Some(agent_api::AgentX509svidParams { csr }),
             })
             .await?
             .into_inner();
-        let svid = resp
-            .svid
-            .ok_or_else(|| AgentError::Protocol("renewal response without an SVID".into()))?;
-        let svid = svid_from_chain(svid.cert_chain, key).map_err(AgentError::Protocol)?;
+        let svid = resp.svid.ok_or(ProtocolError::MissingSvid {
+            response: "renewal response",
+        })?;
+        let svid = svid_from_chain(svid.cert_chain, key).map_err(ProtocolError::from)?;
         self.storage.store_svid(&svid, self.reattestable())?;
         info!(agent_id = %LogId(svid.spiffe_id()), expires_at = svid.expires_at_unix(), "agent SVID renewed");
         self.svid.set(svid);
@@ -142,6 +153,11 @@ impl Node {
     /// Attests again (after an eviction), if the attestation method allows it: with a fresh
     /// projected token when `k8s_psat` is configured, else with the join token (which the
     /// server accepts only if it was never used).
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::Evicted`] if the agent has no way to attest again, else the errors of
+    /// attestation and storage as in [`Node::bootstrap`].
     pub async fn reattest(&self) -> Result<(), AgentError> {
         if !self.reattestable()
             && self.config.join_token.is_none()
@@ -169,10 +185,8 @@ fn mtls_channel(
         &config.trust_domain,
         Arc::clone(bundles) as Arc<dyn spiffe_core::BundleSource>,
         Some(Arc::clone(svid) as Arc<dyn spiffe_core::SvidSource>),
-    )
-    .map_err(|e| AgentError::Internal(e.to_string()))?;
-    tls_channel(&config.server_address, Arc::new(tls))
-        .map_err(|e| AgentError::Internal(e.to_string()))
+    )?;
+    Ok(tls_channel(&config.server_address, Arc::new(tls))?)
 }
 
 /// Why the agent attests.
@@ -206,12 +220,6 @@ pub enum NodeEvidenceError {
     /// The cluster name is empty.
     #[error("k8s_psat: cluster must be configured (the name the server knows the cluster by)")]
     NoCluster,
-}
-
-impl From<NodeEvidenceError> for AgentError {
-    fn from(err: NodeEvidenceError) -> Self {
-        AgentError::Internal(err.to_string())
-    }
 }
 
 /// SPIRE's `PSATAttestationData`: the payload of a `k8s_psat` attestation.
@@ -306,11 +314,9 @@ async fn attest(
         TrustBootstrap::BundleFile(path) => {
             let bundle = read_bundle_file(&config.trust_domain, path)?;
             let set: BundleSet = [Bundle::from(bundle.clone())].into_iter().collect();
-            let tls = agent_tls_config(&config.trust_domain, Arc::new(set), None)
-                .map_err(|e| AgentError::Internal(e.to_string()))?;
+            let tls = agent_tls_config(&config.trust_domain, Arc::new(set), None)?;
             (
-                tls_channel(&config.server_address, Arc::new(tls))
-                    .map_err(|e| AgentError::Internal(e.to_string()))?,
+                tls_channel(&config.server_address, Arc::new(tls))?,
                 Some(bundle),
             )
         }
@@ -323,7 +329,7 @@ async fn attest(
             (insecure_channel(&config.server_address)?, None)
         }
     };
-    let (key, csr) = new_key_and_csr().map_err(AgentError::Internal)?;
+    let (key, csr) = new_key_and_csr()?;
     let request = agent_api::AttestAgentRequest {
         step: Some(agent_api::attest_agent_request::Step::Params(
             agent_api::attest_agent_request::Params {
@@ -339,16 +345,14 @@ async fn attest(
     let message = stream
         .message()
         .await?
-        .ok_or_else(|| AgentError::Protocol("attestation ended without a result".into()))?;
+        .ok_or(ProtocolError::NoAttestationResult)?;
     let Some(agent_api::attest_agent_response::Step::Result(result)) = message.step else {
-        return Err(AgentError::Protocol(format!(
-            "{method} attestation does not answer with a challenge"
-        )));
+        return Err(ProtocolError::UnexpectedChallenge { method }.into());
     };
-    let svid = result
-        .svid
-        .ok_or_else(|| AgentError::Protocol("attestation result without an SVID".into()))?;
-    let svid = svid_from_chain(svid.cert_chain, key).map_err(AgentError::Protocol)?;
+    let svid = result.svid.ok_or(ProtocolError::MissingSvid {
+        response: "attestation result",
+    })?;
+    let svid = svid_from_chain(svid.cert_chain, key).map_err(ProtocolError::from)?;
     let bundle = match bootstrap_bundle {
         Some(b) => b,
         None => {
@@ -357,14 +361,17 @@ async fn attest(
                 .await?
                 .into_inner();
             bundle_from_pb(&b)
-                .map_err(|e| AgentError::Protocol(format!("server bundle: {e}")))?
+                .map_err(|source| ProtocolError::Bundle {
+                    what: "server bundle",
+                    source,
+                })?
                 .x509()
                 .clone()
         }
     };
     // The SVID must chain to the bundle we will trust from now on.
     spiffe_core::x509::verify_chain(svid.chain(), &Bundle::from(bundle.clone()))
-        .map_err(|e| AgentError::Protocol(format!("agent SVID does not verify: {e}")))?;
+        .map_err(ProtocolError::from)?;
     info!(
         agent_id = %svid.spiffe_id(),
         method = %method,
@@ -378,13 +385,12 @@ async fn attest(
 fn insecure_channel(address: &str) -> Result<Channel, AgentError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| AgentError::Internal(e.to_string()))?
+        .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider)))
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec()];
-    tls_channel(address, Arc::new(config)).map_err(|e| AgentError::Internal(e.to_string()))
+    Ok(tls_channel(address, Arc::new(config))?)
 }
 
 /// Accepts any server certificate, still checking handshake signatures.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rustls_pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
-use spiffe_core::{PrivateKey, TrustDomain, X509Bundle, X509Svid};
+use spiffe_core::{PrivateKey, TrustDomain, X509Bundle, X509Error, X509Svid};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
@@ -113,6 +113,11 @@ impl Storage {
 
     /// The stored identity, if complete. The data directory is checked (and created) first:
     /// nothing is read from a directory another user controls.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError`] if the directory cannot be used safely, a file cannot be read, or a
+    /// stored file does not parse.
     pub fn load(&self, td: &TrustDomain) -> Result<Option<Stored>, StorageError> {
         self.dir()?;
         let (svid_path, key_path, bundle_path, meta_path) = (
@@ -156,6 +161,10 @@ impl Storage {
     }
 
     /// Stores the agent SVID (chain 0644, key 0600) and whether it may attest again.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError`] if a file cannot be written.
     pub fn store_svid(&self, svid: &X509Svid, reattestable: bool) -> Result<(), StorageError> {
         self.write(
             "agent-key.pem",
@@ -168,6 +177,10 @@ impl Storage {
     }
 
     /// Stores the trust bundle.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError`] if the file cannot be written.
     pub fn store_bundle(&self, bundle: &X509Bundle) -> Result<(), StorageError> {
         self.write("bundle.pem", bundle.to_pem().as_bytes(), 0o644)
     }
@@ -181,6 +194,10 @@ impl Storage {
 }
 
 /// Reads a PEM bundle file (`-trustBundle`).
+///
+/// # Errors
+///
+/// [`StorageError`] if the file cannot be read (or is too large) or is not a PEM bundle.
 pub fn read_bundle_file(td: &TrustDomain, path: &Path) -> Result<X509Bundle, StorageError> {
     let pem = spiffe_fs::read_bounded(path, MAX_FILE)?;
     X509Bundle::parse_pem(td.clone(), &pem).map_err(|e| StorageError::Corrupt {
@@ -189,21 +206,43 @@ pub fn read_bundle_file(td: &TrustDomain, path: &Path) -> Result<X509Bundle, Sto
     })
 }
 
+/// Why a key and CSR could not be made ([`new_key_and_csr`]).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum CsrError {
+    /// The P-256 key could not be generated.
+    #[error("generating a P-256 key: {0}")]
+    Generate(#[source] rcgen::Error),
+    /// The certificate signing request could not be built or signed.
+    #[error("building the certificate signing request: {0}")]
+    Request(#[source] rcgen::Error),
+    /// The generated key could not be loaded as a signing key.
+    #[error("loading the generated key: {0}")]
+    Key(#[from] spiffe_core::KeyError),
+}
+
 /// A new P-256 key and a CSR for it (the SPIFFE ID is decided by the server).
-pub fn new_key_and_csr() -> Result<(PrivateKey, Vec<u8>), String> {
-    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+///
+/// # Errors
+///
+/// [`CsrError`] if the key cannot be generated or loaded, or the CSR cannot be signed.
+pub fn new_key_and_csr() -> Result<(PrivateKey, Vec<u8>), CsrError> {
+    let key = rcgen::KeyPair::generate().map_err(CsrError::Generate)?;
     let csr = rcgen::CertificateParams::new(Vec::<String>::new())
         .and_then(|p| p.serialize_request(&key))
-        .map_err(|e| e.to_string())?
+        .map_err(CsrError::Request)?
         .der()
         .to_vec();
-    let private = PrivateKey::from_pkcs8_der(&Zeroizing::new(key.serialize_der()))
-        .map_err(|e| e.to_string())?;
+    let private = PrivateKey::from_pkcs8_der(&Zeroizing::new(key.serialize_der()))?;
     Ok((private, csr))
 }
 
 /// Builds an SVID from a chain the server returned and the key the CSR was made with.
-pub fn svid_from_chain(chain: Vec<Vec<u8>>, key: PrivateKey) -> Result<X509Svid, String> {
+///
+/// # Errors
+///
+/// [`X509Error`] if the chain is not a valid X509-SVID or its leaf does not match `key`.
+pub fn svid_from_chain(chain: Vec<Vec<u8>>, key: PrivateKey) -> Result<X509Svid, X509Error> {
     let chain = chain.into_iter().map(CertificateDer::from).collect();
-    X509Svid::new(chain, key).map_err(|e| e.to_string())
+    X509Svid::new(chain, key)
 }

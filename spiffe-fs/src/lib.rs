@@ -19,8 +19,12 @@
 //!   renamed into place: readers see the old contents or the new ones, never a mix.
 //! - [`read`]: files are read up to a limit, so no path (`/dev/zero`, a growing file) makes the
 //!   daemon allocate without bound.
+//! - `config` (feature `config`): configuration files, read within a limit and parsed as TOML
+//!   with SPIRE's plugin blocks and durations; what the server's and agent's file formats share.
 
 pub mod atomic;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod dir;
 mod error;
 pub mod read;

@@ -6,11 +6,14 @@
 //!   `spire.api.types`), with the same messages and field numbers as SPIRE's.
 //! - [`spiffers`]: this project's own push stream of authorized entries to agents.
 //!
+//! - [`convert`]: conversions between SPIRE's API types and spiffe-core's.
+//!
+//! Nothing here connects anywhere: the agent's TLS channel to the server is in `spiffe-agent`.
+//!
 //! The `.proto` files are in the repository's `proto/` directory; see its README for the
 //! upstream revisions they are wire-compatible with.
 #![allow(unreachable_pub)]
 
-pub mod client;
 pub mod convert;
 
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

@@ -1,5 +1,5 @@
-//! Connecting to a server's APIs: over its admin UNIX socket (the CLI), or over TCP with TLS as
-//! an agent.
+//! Connecting to a server's admin API over its UNIX socket (the CLI). An agent's TLS channel
+//! to the agent API is `spiffe_agent::channel`.
 
 use std::path::PathBuf;
 
@@ -27,5 +27,3 @@ pub fn admin_channel(path: impl Into<PathBuf>) -> Result<Channel, tonic::transpo
         })),
     )
 }
-
-pub use spiffe_proto::client::{agent_tls_config, tls_channel};

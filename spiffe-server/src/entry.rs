@@ -260,7 +260,7 @@ pub fn is_server_id(id: &SpiffeId) -> bool {
 
 /// The server's own ID.
 pub fn server_id(td: &TrustDomain) -> SpiffeId {
-    spiffe_proto::client::server_id(td)
+    SpiffeId::from_segments(td, &["spire", "server"]).unwrap_or_else(|_| td.id())
 }
 
 /// Whether `id` is in the agent namespace (`/spire/agent/...`).

@@ -8,6 +8,7 @@ pub mod api;
 pub mod attest;
 pub mod client;
 pub mod config;
+pub mod config_file;
 pub mod convert;
 pub mod datastore;
 pub mod entry;

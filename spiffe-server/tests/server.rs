@@ -67,10 +67,10 @@ async fn join_token_attestation_push_sync_and_minting() {
     );
 
     // Without a client certificate, agent APIs are refused.
-    let anonymous = spiffe_server::client::tls_channel(
+    let anonymous = spiffe_agent::channel::tls_channel(
         &addr,
         std::sync::Arc::new(
-            spiffe_server::client::agent_tls_config(
+            spiffe_agent::channel::agent_tls_config(
                 &spiffe_core::TrustDomain::parse("example.org").unwrap(),
                 std::sync::Arc::new(bundles.clone()),
                 None,

@@ -117,6 +117,10 @@ impl FileSink {
 
     /// Writes `svid` (chain and key) and the authorities of `bundles`, in order, as
     /// `bundle.pem`. Blocking I/O: from async code, call it in `spawn_blocking`.
+    ///
+    /// # Errors
+    ///
+    /// [`FileError`] if the directory cannot be created or a file cannot be written.
     pub fn write(&self, svid: &X509Svid, bundles: &[&X509Bundle]) -> Result<(), FileError> {
         let span = tracing::debug_span!(
             "file_sink",
@@ -143,6 +147,11 @@ impl FileSink {
 
     /// Writes the default SVID of `context` with the bundle of its trust domain (and the
     /// federated ones, if [`FileSink::include_federated`]).
+    ///
+    /// # Errors
+    ///
+    /// [`FileError::NoSvid`] if the context holds no SVID, [`FileError::NoBundle`] without the
+    /// bundle of its trust domain, else as [`FileSink::write`].
     pub fn write_context(&self, context: &X509Context) -> Result<(), FileError> {
         let svid = context.default_svid().ok_or(FileError::NoSvid)?;
         let td = svid.spiffe_id().trust_domain();
@@ -191,6 +200,10 @@ impl FileSink {
 }
 
 /// Writes `svid.pem`, `key.pem` and `bundle.pem` (the authorities of `bundle`) into `dir`.
+///
+/// # Errors
+///
+/// As [`FileSink::write`].
 pub fn write_x509_svid(dir: &Path, svid: &X509Svid, bundle: &X509Bundle) -> Result<(), FileError> {
     FileSink::new(dir).write(svid, &[bundle])
 }

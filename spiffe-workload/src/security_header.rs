@@ -1,12 +1,19 @@
 //! The SSRF-hardening metadata of SPIFFE_Workload_Endpoint.md 3, shared by server and client.
+//!
+//! The server's check (`is_present`) is compiled with the `server` feature alone: refusing a
+//! request without the header is part of serving the Workload API, not of the client.
 
-use tonic::metadata::{MetadataMap, MetadataValue};
+#[cfg(feature = "server")]
+use tonic::metadata::MetadataMap;
+#[cfg(any(feature = "client", test))]
+use tonic::metadata::MetadataValue;
 
 /// Key of the security header.
 pub const SECURITY_HEADER_KEY: &str = "workload.spiffe.io";
 /// Value of the security header (case sensitive).
 pub const SECURITY_HEADER_VALUE: &str = "true";
 
+#[cfg(feature = "server")]
 /// Whether the metadata carries `workload.spiffe.io: true` exactly.
 pub(crate) fn is_present(metadata: &MetadataMap) -> bool {
     metadata
@@ -15,10 +22,12 @@ pub(crate) fn is_present(metadata: &MetadataMap) -> bool {
         .any(|v| v.as_bytes() == SECURITY_HEADER_VALUE.as_bytes())
 }
 
+#[cfg(feature = "client")]
 /// Adds the security header to every outgoing request.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct AddSecurityHeader;
 
+#[cfg(feature = "client")]
 impl tonic::service::Interceptor for AddSecurityHeader {
     fn call(
         &mut self,
@@ -32,7 +41,7 @@ impl tonic::service::Interceptor for AddSecurityHeader {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "server"))]
 mod tests {
     use super::*;
 

@@ -1,5 +1,5 @@
 //! What the `spiffe-server`, `spiffe-agent` and `spiffe-controller` command lines share: SPIRE's
-//! single-dash flags for clap ([`argv`]), TOML configuration files ([`config`]), one-line usage errors ([`usage`]), output written as
+//! single-dash flags for clap ([`argv`]), one-line usage errors ([`usage`]), output written as
 //! SPIRE's Go code writes it ([`output`], [`gotime`]). Go durations are
 //! [`spiffe_core::duration`]'s.
 //!
@@ -7,7 +7,6 @@
 //! [`output::out`]).
 
 pub mod argv;
-pub mod config;
 pub mod gotime;
 pub mod output;
 pub mod usage;

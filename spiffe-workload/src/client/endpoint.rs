@@ -65,6 +65,12 @@ pub enum EndpointError {
 impl Endpoint {
     /// Parses an address: `unix:///path/to/socket`, `unix:/path/to/socket`, `tcp://127.0.0.1:8000`
     /// (also `tcp:127.0.0.1:8000`), or a plain absolute path (taken as a UNIX socket).
+    ///
+    /// # Errors
+    ///
+    /// [`EndpointError`] naming what is wrong with the address (empty, unknown scheme, a `unix`
+    /// URI with an authority or a relative path, a query or fragment, a `tcp` address that is not
+    /// an IP address and port).
     pub fn parse(address: &str) -> Result<Self, EndpointError> {
         let owned = || address.to_owned();
         if address.is_empty() {

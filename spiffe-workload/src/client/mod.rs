@@ -91,16 +91,30 @@ pub struct WorkloadApiClient {
 impl WorkloadApiClient {
     /// Connects to `address` (`unix:///path`, `unix:/path`, a plain absolute path, or
     /// `tcp://ip:port`).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Endpoint`] if the address does not parse, [`ClientError::Connect`] if the
+    /// endpoint cannot be reached.
     pub async fn connect(address: &str) -> Result<Self, ClientError> {
         Self::connect_endpoint(Endpoint::parse(address)?).await
     }
 
     /// Connects to the endpoint named by `SPIFFE_ENDPOINT_SOCKET`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::EnvNotSet`] if `SPIFFE_ENDPOINT_SOCKET` is not set, else as
+    /// [`WorkloadApiClient::connect`].
     pub async fn from_env() -> Result<Self, ClientError> {
         Self::connect_endpoint(endpoint_from_env()?).await
     }
 
     /// Connects to an endpoint.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Connect`] if the endpoint cannot be reached.
     pub async fn connect_endpoint(endpoint: Endpoint) -> Result<Self, ClientError> {
         let span = tracing::debug_span!("workload_api_connect", endpoint = %endpoint);
         let channel = async { channel(&endpoint).await }.instrument(span).await?;
@@ -112,6 +126,10 @@ impl WorkloadApiClient {
 
     /// A client that dials only when a call needs the connection (and redials after the
     /// server restarts); it fails at the first call, not here, if nobody listens.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Connect`] if a TCP endpoint makes no valid URI.
     pub fn connect_lazy(endpoint: Endpoint) -> Result<Self, ClientError> {
         let channel = lazy_channel(&endpoint)?;
         Ok(WorkloadApiClient {
@@ -126,11 +144,21 @@ impl WorkloadApiClient {
     }
 
     /// The first `FetchX509SVID` message.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Status`] with the server's code (PermissionDenied: no identity for the
+    /// caller), [`ClientError::EmptyStream`] if the stream ends before its first message, or an
+    /// error naming the field of a response that does not convert.
     pub async fn fetch_x509_context(&self) -> Result<X509Context, ClientError> {
         first(self.stream_x509_contexts().await?, "FetchX509SVID").await
     }
 
     /// The default X509-SVID (the first of the first `FetchX509SVID` message).
+    ///
+    /// # Errors
+    ///
+    /// As [`WorkloadApiClient::fetch_x509_context`]; also an error if the message holds no SVID.
     pub async fn fetch_x509_svid(&self) -> Result<Arc<X509Svid>, ClientError> {
         let context = self.fetch_x509_context().await?;
         context
@@ -143,6 +171,11 @@ impl WorkloadApiClient {
     }
 
     /// Opens `FetchX509SVID`: every message, the first at once.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Status`] if the server refuses the call. Later messages that do not
+    /// convert arrive as errors in the stream.
     pub async fn stream_x509_contexts(&self) -> Result<UpdateStream<X509Context>, ClientError> {
         const RPC: &str = "FetchX509SVID";
         let stream = self
@@ -159,11 +192,22 @@ impl WorkloadApiClient {
     }
 
     /// The first `FetchX509Bundles` message.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Status`] with the server's code (PermissionDenied: no identity for the
+    /// caller), [`ClientError::EmptyStream`] if the stream ends before its first message, or an
+    /// error naming the field of a response that does not convert.
     pub async fn fetch_x509_bundles(&self) -> Result<BundleSet, ClientError> {
         first(self.stream_x509_bundles().await?, "FetchX509Bundles").await
     }
 
     /// Opens `FetchX509Bundles`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Status`] if the server refuses the call. Later messages that do not
+    /// convert arrive as errors in the stream.
     pub async fn stream_x509_bundles(&self) -> Result<UpdateStream<BundleSet>, ClientError> {
         const RPC: &str = "FetchX509Bundles";
         let stream = self
@@ -180,11 +224,22 @@ impl WorkloadApiClient {
     }
 
     /// The first `FetchJWTBundles` message.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Status`] with the server's code (PermissionDenied: no identity for the
+    /// caller), [`ClientError::EmptyStream`] if the stream ends before its first message, or an
+    /// error naming the field of a response that does not convert.
     pub async fn fetch_jwt_bundles(&self) -> Result<BundleSet, ClientError> {
         first(self.stream_jwt_bundles().await?, "FetchJWTBundles").await
     }
 
     /// Opens `FetchJWTBundles`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Status`] if the server refuses the call. Later messages that do not
+    /// convert arrive as errors in the stream.
     pub async fn stream_jwt_bundles(&self) -> Result<UpdateStream<BundleSet>, ClientError> {
         const RPC: &str = "FetchJWTBundles";
         let stream = self
@@ -201,6 +256,11 @@ impl WorkloadApiClient {
     }
 
     /// JWT-SVIDs for `audience` (at least one): one per identity, or only `spiffe_id`'s.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidRequest`] without an audience, [`ClientError::Status`] if the server
+    /// refuses, [`ClientError::InvalidJwtSvid`] if a returned token does not parse.
     pub async fn fetch_jwt_svids<A: AsRef<str>>(
         &self,
         audience: &[A],
@@ -227,6 +287,10 @@ impl WorkloadApiClient {
     }
 
     /// The first JWT-SVID for `audience` (the default identity's, or `spiffe_id`'s).
+    ///
+    /// # Errors
+    ///
+    /// As [`WorkloadApiClient::fetch_jwt_svids`]; also an error if the server returns none.
     pub async fn fetch_jwt_svid<A: AsRef<str>>(
         &self,
         audience: &[A],
@@ -242,6 +306,11 @@ impl WorkloadApiClient {
     }
 
     /// Has the server validate `token` for `audience`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Status`] (InvalidArgument) if the server finds the token invalid for
+    /// `audience`, or an error naming the field of a response that does not convert.
     pub async fn validate_jwt_svid(
         &self,
         audience: &str,
@@ -263,6 +332,11 @@ impl WorkloadApiClient {
 }
 
 /// The endpoint named by `SPIFFE_ENDPOINT_SOCKET`.
+///
+/// # Errors
+///
+/// [`ClientError::EnvNotSet`] if the variable is not set, [`ClientError::Endpoint`] if its
+/// value does not parse.
 pub fn endpoint_from_env() -> Result<Endpoint, ClientError> {
     let value = std::env::var(crate::ENDPOINT_ENV).map_err(|_| ClientError::EnvNotSet)?;
     Ok(Endpoint::parse(&value)?)

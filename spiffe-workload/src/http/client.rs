@@ -83,6 +83,10 @@ impl std::fmt::Debug for MtlsConnector {
 
 impl MtlsConnector {
     /// A connector from `config`'s client side, offering HTTP/2 and HTTP/1.1 by ALPN.
+    ///
+    /// # Errors
+    ///
+    /// [`rustls::Error`] if `config` cannot make a client configuration.
     pub fn new(config: &MtlsConfig) -> Result<Self, rustls::Error> {
         let mut client = config.client_config()?;
         client.alpn_protocols = alpn();
@@ -98,6 +102,11 @@ impl MtlsConnector {
     }
 
     /// Connects to `uri`'s host and port and runs the handshake.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError`] if `uri` names no usable host, the TCP connection fails, the handshake
+    /// fails, or the server presents no valid SPIFFE ID.
     pub async fn connect(&self, uri: &Uri) -> Result<MtlsStream, ConnectError> {
         let host = uri.host().ok_or_else(|| ConnectError::NoHost {
             uri: uri.to_string(),

@@ -46,6 +46,11 @@ pub struct JwtPeer {
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme matched case-insensitively).
+///
+/// # Errors
+///
+/// [`BearerError::Missing`] without the header, [`BearerError::Malformed`] if it is not a
+/// bearer token.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
     let value = headers.get(AUTHORIZATION).ok_or(BearerError::Missing)?;
     let value = value.to_str().map_err(|_| BearerError::Malformed)?;
@@ -58,6 +63,10 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
 }
 
 /// Sets `Authorization: Bearer <token>` (marked sensitive, so it stays out of logs).
+///
+/// # Errors
+///
+/// [`BearerError::Unencodable`] if `token` cannot be a header value.
 pub fn set_bearer(headers: &mut HeaderMap, token: &str) -> Result<(), BearerError> {
     let mut value =
         HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| BearerError::Unencodable)?;
@@ -68,6 +77,10 @@ pub fn set_bearer(headers: &mut HeaderMap, token: &str) -> Result<(), BearerErro
 
 /// Validates the bearer token of `headers` for `audience` against `bundles` (the JWT bundle
 /// of the token's trust domain, never another's).
+///
+/// # Errors
+///
+/// As [`bearer_token`], and [`BearerError::Invalid`] if the token does not validate.
 pub fn validate_bearer(
     headers: &HeaderMap,
     bundles: &dyn BundleSource,
@@ -83,6 +96,11 @@ pub fn validate_bearer(
 
 /// Has the Workload API validate the bearer token of `headers` for `audience`
 /// (SPIFFE_Workload_API.md 6.3 recommends it).
+///
+/// # Errors
+///
+/// As [`bearer_token`], and [`BearerError::WorkloadApi`] if the Workload API refuses the token
+/// or cannot be reached.
 pub async fn validate_bearer_remote(
     headers: &HeaderMap,
     client: &WorkloadApiClient,
@@ -118,6 +136,10 @@ impl std::fmt::Debug for JwtValidator {
 
 impl JwtValidator {
     /// Validates the bearer token of `headers` for `audience`.
+    ///
+    /// # Errors
+    ///
+    /// As [`validate_bearer`] or [`validate_bearer_remote`].
     pub async fn validate(
         &self,
         headers: &HeaderMap,

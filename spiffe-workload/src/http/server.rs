@@ -50,6 +50,10 @@ pub struct Accepted<IO> {
 
 impl MtlsAcceptor {
     /// An acceptor from `config`'s server side, offering HTTP/2 and HTTP/1.1 by ALPN.
+    ///
+    /// # Errors
+    ///
+    /// [`rustls::Error`] if `config` cannot make a server configuration.
     pub fn new(config: &MtlsConfig) -> Result<Self, rustls::Error> {
         let mut server = config.server_config()?;
         server.alpn_protocols = alpn();
@@ -72,6 +76,11 @@ impl MtlsAcceptor {
     }
 
     /// Runs the handshake on `io`. A refused client's error names its SPIFFE ID and why.
+    ///
+    /// # Errors
+    ///
+    /// [`HandshakeError`] if the handshake times out or fails, or the client presents no valid
+    /// SPIFFE ID.
     pub async fn accept<IO>(&self, io: IO) -> Result<Accepted<IO>, HandshakeError>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
@@ -88,6 +97,10 @@ impl MtlsAcceptor {
 
 /// Serves HTTP/1.1 or HTTP/2 (as ALPN chose) on an accepted connection; every request reaches
 /// `service` with a [`PeerId`] extension holding the client's SPIFFE ID.
+///
+/// # Errors
+///
+/// The connection's error, if hyper ends it with one.
 pub async fn serve_connection<IO, S, B>(accepted: Accepted<IO>, service: S) -> Result<(), BoxError>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -114,6 +127,10 @@ where
 /// Accepts connections on `listener` until `shutdown` completes, each served by `service`
 /// after the mTLS handshake. Refused handshakes are logged with the peer address and the
 /// reason (which names the refused SPIFFE ID); connections in progress run to their end.
+///
+/// # Errors
+///
+/// The listener's error if accepting fails.
 pub async fn serve<S, B, F>(
     listener: TcpListener,
     acceptor: MtlsAcceptor,

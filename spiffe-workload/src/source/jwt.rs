@@ -74,6 +74,11 @@ impl JwtSourceBuilder {
     }
 
     /// Starts the source and waits for the first JWT bundles.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError`] if the endpoint cannot be reached or refuses the caller, or no first
+    /// update arrives within the start timeout.
     pub async fn build(self) -> Result<JwtSource, StartError> {
         let client = self.options.client()?;
         let feed = Feed {
@@ -102,6 +107,10 @@ impl JwtSourceBuilder {
 
 impl JwtSource {
     /// A source on `SPIFFE_ENDPOINT_SOCKET` with the defaults; waits for the first bundles.
+    ///
+    /// # Errors
+    ///
+    /// As [`JwtSourceBuilder::build`]; also if `SPIFFE_ENDPOINT_SOCKET` is unset or invalid.
     pub async fn new() -> Result<Self, StartError> {
         Self::builder().build().await
     }
@@ -112,6 +121,10 @@ impl JwtSource {
     }
 
     /// A JWT-SVID for `audience`, reused while less than half of its lifetime has passed.
+    ///
+    /// # Errors
+    ///
+    /// As [`WorkloadApiClient::fetch_jwt_svid`].
     pub async fn fetch_jwt_svid<A: AsRef<str>>(
         &self,
         audience: &[A],
@@ -141,6 +154,10 @@ impl JwtSource {
     }
 
     /// JWT-SVIDs for `audience`, one per identity (never cached).
+    ///
+    /// # Errors
+    ///
+    /// As [`WorkloadApiClient::fetch_jwt_svids`].
     pub async fn fetch_jwt_svids<A: AsRef<str>>(
         &self,
         audience: &[A],
@@ -151,6 +168,11 @@ impl JwtSource {
     }
 
     /// Validates `token` for `audience` against the JWT bundles held now.
+    ///
+    /// # Errors
+    ///
+    /// [`JwtError`] if the token does not parse, is not signed by a key of its trust domain's
+    /// bundle, has expired, or is not for `audience`.
     pub fn validate(&self, token: &str, audience: &str) -> Result<JwtSvid, JwtError> {
         JwtSvid::validate(token, self, &Validation::new(&[audience]))
     }
@@ -166,6 +188,10 @@ impl JwtSource {
     }
 
     /// Waits for the next change of the bundles.
+    ///
+    /// # Errors
+    ///
+    /// [`SourceClosed`] once the source has stopped.
     pub async fn updated(&self) -> Result<(), SourceClosed> {
         self.updates().changed().await
     }

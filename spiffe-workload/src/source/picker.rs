@@ -42,6 +42,10 @@ impl SvidPicker {
     }
 
     /// The chosen SVID, or why there is none (naming what was wanted and what there is).
+    ///
+    /// # Errors
+    ///
+    /// [`SourceError`] naming the wanted SVID if none matches.
     pub fn pick(&self, svids: &[Arc<X509Svid>]) -> Result<Arc<X509Svid>, SourceError> {
         let found = match self {
             SvidPicker::Default => svids.first().cloned(),

@@ -102,6 +102,10 @@ impl<T> Updates<T> {
     }
 
     /// Waits for the next change (a new value, or a withdrawal) after the last one seen.
+    ///
+    /// # Errors
+    ///
+    /// [`SourceClosed`] once the source has stopped.
     pub async fn changed(&mut self) -> Result<(), SourceClosed> {
         self.rx.changed().await.map_err(|_| SourceClosed)
     }

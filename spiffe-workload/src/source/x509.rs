@@ -73,6 +73,11 @@ impl X509SourceBuilder {
     }
 
     /// Starts the source and waits for its first update.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError`] if the endpoint cannot be reached or refuses the caller, or no first
+    /// update arrives within the start timeout.
     pub async fn build(self) -> Result<X509Source, StartError> {
         let client = self.options.client()?;
         let feed = Feed {
@@ -94,6 +99,10 @@ impl X509SourceBuilder {
 
 impl X509Source {
     /// A source on `SPIFFE_ENDPOINT_SOCKET` with the defaults; waits for the first update.
+    ///
+    /// # Errors
+    ///
+    /// As [`X509SourceBuilder::build`]; also if `SPIFFE_ENDPOINT_SOCKET` is unset or invalid.
     pub async fn new() -> Result<Self, StartError> {
         Self::builder().build().await
     }
@@ -117,6 +126,10 @@ impl X509Source {
     }
 
     /// The SVID the picker chooses now.
+    ///
+    /// # Errors
+    ///
+    /// [`SourceError`] if no SVID is held (yet, or any more) or none matches the picker.
     pub fn svid(&self) -> Result<Arc<X509Svid>, SourceError> {
         match &*self.shared.rx.borrow() {
             Published::Ready(context) => self.picker.pick(&context.svids),
@@ -142,6 +155,10 @@ impl X509Source {
     }
 
     /// Waits for the next change.
+    ///
+    /// # Errors
+    ///
+    /// [`SourceClosed`] once the source has stopped.
     pub async fn updated(&self) -> Result<(), SourceClosed> {
         self.updates().changed().await
     }

@@ -526,12 +526,12 @@ async fn ha(report: &mut Report, n: usize) -> anyhow::Result<()> {
         &*b.server.state.local_bundle().context("no bundle")?,
     )?]);
     let agent_svid = attest(&b.server.agent_address.to_string(), &bundles, &token).await?;
-    let tls = spiffe_proto::client::agent_tls_config(
+    let tls = spiffe_agent::channel::agent_tls_config(
         &spiffe_core::TrustDomain::parse(TD)?,
         std::sync::Arc::new(bundles),
         Some(std::sync::Arc::new(spiffe_core::SvidCell::new(agent_svid))),
     )?;
-    let channel = spiffe_proto::client::tls_channel(
+    let channel = spiffe_agent::channel::tls_channel(
         &b.server.agent_address.to_string(),
         std::sync::Arc::new(tls),
     )?;
@@ -576,12 +576,12 @@ async fn attest(
 ) -> anyhow::Result<spiffe_core::X509Svid> {
     use spiffe_proto::spire::api::server::agent::v1 as agent_api;
     use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
-    let tls = spiffe_proto::client::agent_tls_config(
+    let tls = spiffe_agent::channel::agent_tls_config(
         &spiffe_core::TrustDomain::parse(TD)?,
         std::sync::Arc::new(bundles.clone()),
         None,
     )?;
-    let mut client = AgentClient::new(spiffe_proto::client::tls_channel(
+    let mut client = AgentClient::new(spiffe_agent::channel::tls_channel(
         address,
         std::sync::Arc::new(tls),
     )?);

@@ -745,7 +745,7 @@ async fn signing_rate(server: &Server, secs: u64, callers: usize) -> anyhow::Res
     let entry_ids = server
         .create(&mut admin, &node, &paths, "unix:uid:4242")
         .await?;
-    let tls = Arc::new(spiffe_server::client::agent_tls_config(
+    let tls = Arc::new(spiffe_agent::channel::agent_tls_config(
         &spiffe_core::TrustDomain::parse(TD)?,
         Arc::new(bundles),
         Some(Arc::new(spiffe_core::SvidCell::new(svid))),
@@ -767,7 +767,7 @@ async fn signing_rate(server: &Server, secs: u64, callers: usize) -> anyhow::Res
             .count()
     };
     // The server learns of the new entries (SPIRE: on its next cache refresh).
-    let mut client = SvidClient::new(spiffe_server::client::tls_channel(
+    let mut client = SvidClient::new(spiffe_agent::channel::tls_channel(
         &server.address(),
         Arc::clone(&tls),
     )?);
@@ -792,7 +792,7 @@ async fn signing_rate(server: &Server, secs: u64, callers: usize) -> anyhow::Res
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..callers {
-        let mut client = SvidClient::new(spiffe_server::client::tls_channel(
+        let mut client = SvidClient::new(spiffe_agent::channel::tls_channel(
             &server.address(),
             Arc::clone(&tls),
         )?);

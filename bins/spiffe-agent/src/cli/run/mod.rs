@@ -1,10 +1,7 @@
 //! `run`: the agent, from flags alone or a TOML file (flags win), until SIGTERM or SIGINT; and
 //! `validate`, which checks the same settings without starting anything.
 
-mod file;
 mod logging;
-mod plugins;
-mod resolve;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,10 +12,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use self::file::FileConfig;
-use self::resolve::Resolved;
 use crate::cli::flags::go_bool;
 use crate::cli::output;
+use spiffe_agent::config::file::{self as file, FileConfig, Resolved};
 
 /// How long a stopping agent may take once a signal arrived.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -99,10 +95,10 @@ impl RunArgs {
     /// The file's settings (if any) under the flags', validated.
     fn resolve(&self) -> Result<Resolved> {
         let from_file = match &self.config {
-            Some(path) => file::load(path, self.expand_env)?,
+            Some(path) => file::read(path, self.expand_env)?,
             None => FileConfig::default(),
         };
-        resolve::resolve(from_file.overlay(self.as_settings()))
+        Ok(from_file.overlay(self.as_settings()).resolve()?)
     }
 }
 
@@ -127,13 +123,13 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 #[cfg(feature = "fuzzing")]
 pub(crate) fn fuzz_config_file(text: &str) {
     if let Ok(config) = file::parse(text) {
-        let _ = resolve::resolve(config);
+        let _ = config.resolve();
     }
 }
 
 pub(crate) async fn run(a: RunArgs) -> Result<()> {
-    let Resolved { config, log } = a.resolve()?;
-    log.init()?;
+    let Resolved { config, log, .. } = a.resolve()?;
+    logging::init(&log)?;
     if matches!(
         config.trust_bootstrap,
         spiffe_agent::TrustBootstrap::Insecure

@@ -1,9 +1,6 @@
 //! `run`: the server, from flags alone or a TOML file (flags win), until SIGTERM or SIGINT.
 
-mod file;
 mod logging;
-mod plugins;
-mod resolve;
 
 use std::path::PathBuf;
 
@@ -12,8 +9,8 @@ use clap::{ArgAction, Args};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
-use self::file::FileConfig;
 use crate::cli::flags::go_bool;
+use spiffe_server::config_file::{self as file, FileConfig, Resolved};
 
 /// Flags of `run`.
 #[derive(Debug, Clone, Args)]
@@ -120,18 +117,23 @@ async fn shutdown_signal(
 #[cfg(feature = "fuzzing")]
 pub(crate) fn fuzz_config_file(text: &str) {
     if let Ok(config) = file::parse(text) {
-        let _ = resolve::resolve(config);
+        let _ = config.resolve();
     }
 }
 
 pub(crate) async fn run(a: RunArgs) -> Result<()> {
     let from_file = match &a.config {
-        Some(path) => file::load(path, a.expand_env)?,
+        Some(path) => file::read(path, a.expand_env)?,
         None => FileConfig::default(),
     };
-    let (config, log) = resolve::resolve(from_file.overlay(a.as_settings()))?;
-    log.init()?;
-    for w in resolve::ttl_warnings(&config) {
+    let Resolved {
+        config,
+        log_level,
+        log_format,
+        ..
+    } = from_file.overlay(a.as_settings()).resolve()?;
+    logging::init(log_level, log_format)?;
+    for w in file::ttl_warnings(&config) {
         warn!("{w}");
     }
     let term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;

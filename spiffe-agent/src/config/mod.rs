@@ -1,4 +1,7 @@
-//! The agent's configuration: SPIRE's settings and defaults.
+//! The agent's configuration: SPIRE's settings and defaults; [`file`](mod@file) reads them from a
+//! SPIRE-style configuration file.
+
+pub mod file;
 
 use std::path::PathBuf;
 use std::time::Duration;

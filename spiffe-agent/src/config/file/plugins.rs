@@ -24,114 +24,93 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, anyhow, bail};
 use serde::Deserialize;
-use spiffe_agent::config::{DEFAULT_PSAT_TOKEN_PATH, K8sPsatConfig, K8sWorkloadConfig};
 use spiffe_attest::k8s::{
     DEFAULT_KUBELET_CA_PATH, DEFAULT_MAX_POLL_ATTEMPTS, DEFAULT_NODE_NAME_ENV,
     DEFAULT_POLL_RETRY_INTERVAL, DEFAULT_SECURE_PORT, DEFAULT_TOKEN_PATH, Kubelet, KubeletAuth,
     KubeletVerification,
 };
+use spiffe_fs::config::{DurationValue, EmptyData, Plugin};
 
-use spiffe_cli::config::DurationValue;
+use super::ConfigFileError;
+use crate::config::{DEFAULT_PSAT_TOKEN_PATH, K8sPsatConfig, K8sWorkloadConfig};
 
 /// `[plugins]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct PluginsFile {
+pub struct PluginsFile {
     /// `[plugins.NodeAttestor.<name>]`.
     #[serde(rename = "NodeAttestor")]
-    pub(crate) node_attestor: Option<NodeAttestorsFile>,
+    pub node_attestor: Option<NodeAttestorsFile>,
     /// `[plugins.WorkloadAttestor.<name>]`.
     #[serde(rename = "WorkloadAttestor")]
-    pub(crate) workload_attestor: Option<WorkloadAttestorsFile>,
+    pub workload_attestor: Option<WorkloadAttestorsFile>,
 }
 
 /// The node attestor plugins, by name.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct NodeAttestorsFile {
+pub struct NodeAttestorsFile {
     /// `join_token`: on whenever a join token is given; no settings.
-    pub(crate) join_token: Option<Plugin<EmptyData>>,
+    pub join_token: Option<Plugin<EmptyData>>,
     /// `k8s_psat`.
-    pub(crate) k8s_psat: Option<Plugin<PsatData>>,
+    pub k8s_psat: Option<Plugin<PsatData>>,
 }
 
 /// The workload attestor plugins, by name.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct WorkloadAttestorsFile {
+pub struct WorkloadAttestorsFile {
     /// `unix`: always on.
-    pub(crate) unix: Option<Plugin<UnixData>>,
+    pub unix: Option<Plugin<UnixData>>,
     /// `k8s`.
-    pub(crate) k8s: Option<Plugin<K8sData>>,
+    pub k8s: Option<Plugin<K8sData>>,
 }
-
-/// One plugin: its data and whether it is on (SPIRE's `enabled`, default true).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Plugin<T> {
-    /// Off with `enabled = false`.
-    pub(crate) enabled: Option<bool>,
-    /// The plugin's settings.
-    pub(crate) plugin_data: Option<T>,
-}
-
-impl<T> Plugin<T> {
-    fn enabled(&self) -> bool {
-        self.enabled.unwrap_or(true)
-    }
-}
-
-/// A plugin without settings.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EmptyData {}
 
 /// `k8s_psat`'s `plugin_data`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct PsatData {
+pub struct PsatData {
     /// The cluster's name, as the server knows it.
-    pub(crate) cluster: Option<String>,
+    pub cluster: Option<String>,
     /// The projected service account token.
-    pub(crate) token_path: Option<PathBuf>,
+    pub token_path: Option<PathBuf>,
 }
 
 /// `unix`'s `plugin_data`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct UnixData {
+pub struct UnixData {
     /// `unix:path` and `unix:sha256` selectors.
-    pub(crate) discover_workload_path: Option<bool>,
+    pub discover_workload_path: Option<bool>,
 }
 
 /// `k8s`'s `plugin_data`, SPIRE's names.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct K8sData {
+pub struct K8sData {
     /// The node's name (wins over `node_name_env`).
-    pub(crate) node_name: Option<String>,
+    pub node_name: Option<String>,
     /// The environment variable holding the node's name (default `MY_NODE_NAME`).
-    pub(crate) node_name_env: Option<String>,
+    pub node_name_env: Option<String>,
     /// The kubelet's HTTPS port (default 10250).
-    pub(crate) kubelet_secure_port: Option<u16>,
+    pub kubelet_secure_port: Option<u16>,
     /// The kubelet's plain HTTP port; non-zero: used instead of the secure port.
-    pub(crate) kubelet_read_only_port: Option<u16>,
+    pub kubelet_read_only_port: Option<u16>,
     /// Do not check the kubelet's certificate.
-    pub(crate) skip_kubelet_verification: Option<bool>,
+    pub skip_kubelet_verification: Option<bool>,
     /// The CA certificates the kubelet's certificate must chain to.
-    pub(crate) kubelet_ca_path: Option<PathBuf>,
+    pub kubelet_ca_path: Option<PathBuf>,
     /// The bearer token presented to the kubelet.
-    pub(crate) token_path: Option<PathBuf>,
+    pub token_path: Option<PathBuf>,
     /// Present no credentials to the kubelet.
-    pub(crate) use_anonymous_authentication: Option<bool>,
+    pub use_anonymous_authentication: Option<bool>,
     /// How many pod lists are searched for a container.
-    pub(crate) max_poll_attempts: Option<u32>,
+    pub max_poll_attempts: Option<u32>,
     /// How long a pod list is reused, and the least time between two kubelet requests.
-    pub(crate) poll_retry_interval: Option<DurationValue>,
+    pub poll_retry_interval: Option<DurationValue>,
     /// Only pod selectors.
-    pub(crate) disable_container_selectors: Option<bool>,
+    pub disable_container_selectors: Option<bool>,
 }
 
 const PSAT_KEY: &str = "plugins.NodeAttestor.k8s_psat.plugin_data";
@@ -143,7 +122,10 @@ fn non_empty(p: Option<&PathBuf>) -> Option<PathBuf> {
 
 impl K8sData {
     /// The attestor's settings; `env` looks up an environment variable.
-    fn config(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<K8sWorkloadConfig> {
+    fn config(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<K8sWorkloadConfig, ConfigFileError> {
         let node_name_env = self
             .node_name_env
             .clone()
@@ -162,22 +144,31 @@ impl K8sData {
         let kubelet = match read_only {
             Some(port) => {
                 if self.kubelet_secure_port.is_some_and(|p| p != 0) {
-                    bail!(
-                        "{K8S_KEY}: only one of kubelet_read_only_port or kubelet_secure_port can be specified"
-                    );
+                    return Err(ConfigFileError::invalid(
+                        K8S_KEY,
+                        format!(
+                            "{K8S_KEY}: only one of kubelet_read_only_port or kubelet_secure_port can be specified"
+                        ),
+                    ));
                 }
                 Kubelet::ReadOnly { port }
             }
             None => {
                 if skip && ca.is_some() {
-                    bail!(
-                        "{K8S_KEY}: only one of skip_kubelet_verification or kubelet_ca_path can be specified"
-                    );
+                    return Err(ConfigFileError::invalid(
+                        K8S_KEY,
+                        format!(
+                            "{K8S_KEY}: only one of skip_kubelet_verification or kubelet_ca_path can be specified"
+                        ),
+                    ));
                 }
                 if anonymous && token.is_some() {
-                    bail!(
-                        "{K8S_KEY}: only one of use_anonymous_authentication or token_path can be specified"
-                    );
+                    return Err(ConfigFileError::invalid(
+                        K8S_KEY,
+                        format!(
+                            "{K8S_KEY}: only one of use_anonymous_authentication or token_path can be specified"
+                        ),
+                    ));
                 }
                 Kubelet::Secure {
                     port: self
@@ -210,7 +201,10 @@ impl K8sData {
             Some(d) => d.get(&format!("{K8S_KEY}.poll_retry_interval"))?,
         };
         if poll_retry_interval.is_zero() {
-            bail!("{K8S_KEY}.poll_retry_interval must be greater than zero");
+            return Err(ConfigFileError::invalid(
+                format!("{K8S_KEY}.poll_retry_interval"),
+                format!("{K8S_KEY}.poll_retry_interval must be greater than zero"),
+            ));
         }
         Ok(K8sWorkloadConfig {
             kubelet,
@@ -224,35 +218,51 @@ impl K8sData {
 
 /// What the `[plugins]` table sets in the agent's configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct PluginSettings {
+pub struct PluginSettings {
     /// Node attestation with a projected service account token.
-    pub(crate) k8s_psat: Option<K8sPsatConfig>,
+    pub k8s_psat: Option<K8sPsatConfig>,
     /// The k8s workload attestor.
-    pub(crate) k8s_workload: Option<K8sWorkloadConfig>,
+    pub k8s_workload: Option<K8sWorkloadConfig>,
     /// `unix`'s `discover_workload_path`, if set there.
-    pub(crate) discover_workload_path: Option<bool>,
+    pub discover_workload_path: Option<bool>,
 }
 
 impl PluginsFile {
     /// The settings, with the node name looked up in the process's environment.
-    pub(crate) fn settings(&self) -> Result<PluginSettings> {
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginsFile::settings_with_env`].
+    pub fn settings(&self) -> Result<PluginSettings, ConfigFileError> {
         self.settings_with_env(&|name| std::env::var(name).ok())
     }
 
     /// The settings, with `env` looking up environment variables.
-    pub(crate) fn settings_with_env(
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigFileError::Invalid`] naming the plugin setting that breaks a rule (a plugin
+    /// that cannot be disabled, `k8s_psat` without a cluster, settings of the `k8s` attestor
+    /// that exclude each other), [`ConfigFileError::Duration`] for `poll_retry_interval`.
+    pub fn settings_with_env(
         &self,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<PluginSettings> {
+    ) -> Result<PluginSettings, ConfigFileError> {
         let mut out = PluginSettings::default();
         if let Some(nodes) = &self.node_attestor {
             if nodes.join_token.as_ref().is_some_and(|p| !p.enabled()) {
-                bail!("plugins.NodeAttestor.join_token: join_token attestation cannot be disabled");
+                return Err(ConfigFileError::invalid(
+                    "plugins.NodeAttestor.join_token",
+                    "plugins.NodeAttestor.join_token: join_token attestation cannot be disabled",
+                ));
             }
             if let Some(psat) = nodes.k8s_psat.as_ref().filter(|p| p.enabled()) {
                 let data = psat.plugin_data.clone().unwrap_or_default();
                 let cluster = data.cluster.filter(|c| !c.is_empty()).ok_or_else(|| {
-                    anyhow!("{PSAT_KEY}: cluster must be configured (the name the server knows the cluster by)")
+                    ConfigFileError::invalid(
+                        format!("{PSAT_KEY}.cluster"),
+                        format!("{PSAT_KEY}: cluster must be configured (the name the server knows the cluster by)"),
+                    )
                 })?;
                 out.k8s_psat = Some(K8sPsatConfig {
                     cluster,
@@ -264,7 +274,10 @@ impl PluginsFile {
         if let Some(workloads) = &self.workload_attestor {
             if let Some(unix) = &workloads.unix {
                 if !unix.enabled() {
-                    bail!("plugins.WorkloadAttestor.unix: the unix attestor cannot be disabled");
+                    return Err(ConfigFileError::invalid(
+                        "plugins.WorkloadAttestor.unix",
+                        "plugins.WorkloadAttestor.unix: the unix attestor cannot be disabled",
+                    ));
                 }
                 out.discover_workload_path = unix
                     .plugin_data
@@ -284,9 +297,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::cli::run::file::parse;
+    use crate::config::file::parse;
 
-    fn settings(text: &str, env: &[(&str, &str)]) -> Result<PluginSettings> {
+    fn settings(text: &str, env: &[(&str, &str)]) -> Result<PluginSettings, ConfigFileError> {
         let c = parse(text)?;
         let env: Vec<(String, String)> = env
             .iter()
@@ -302,7 +315,7 @@ mod tests {
     fn msg(text: &str) -> String {
         settings(text, &[])
             .err()
-            .map(|e| format!("{e:#}"))
+            .map(|e| e.to_string())
             .unwrap_or_default()
     }
 

@@ -1,16 +1,21 @@
-//! Connecting to a server's agent API over TCP with TLS, as an agent.
+//! The agent's mTLS channel to a server's agent API over TCP: the server must present
+//! `spiffe://<td>/spire/server`, the agent presents its SVID (none while it attests).
 
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint};
 
 /// The server's own ID, `spiffe://<td>/spire/server`, which agents require the server to present.
-pub fn server_id(td: &spiffe_core::TrustDomain) -> spiffe_core::SpiffeId {
+fn server_id(td: &spiffe_core::TrustDomain) -> spiffe_core::SpiffeId {
     spiffe_core::SpiffeId::from_segments(td, &["spire", "server"]).unwrap_or_else(|_| td.id())
 }
 
 /// A TLS client configuration for talking to a server of `trust_domain` as an agent: the server
 /// must present `spiffe://<td>/spire/server` under `bundles`; the agent presents the SVID of
 /// `svid` (none during attestation). Session resumption is off.
+///
+/// # Errors
+///
+/// If the crypto provider supports none of rustls' safe default protocol versions.
 pub fn agent_tls_config(
     trust_domain: &spiffe_core::TrustDomain,
     bundles: std::sync::Arc<dyn spiffe_core::BundleSource>,
@@ -41,6 +46,10 @@ pub fn agent_tls_config(
 /// A gRPC channel to a server's agent API at `address` (`host:port`) over TLS with `config`.
 /// The connection is made lazily and again after a failure; every new connection reads the
 /// current SVID (so a renewed agent SVID is used without a new channel).
+///
+/// # Errors
+///
+/// If `address` does not make a valid URI authority.
 pub fn tls_channel(
     address: &str,
     config: std::sync::Arc<rustls::ClientConfig>,

@@ -21,87 +21,68 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{Result, anyhow, bail};
 use serde::Deserialize;
-use spiffe_server::config::{DEFAULT_PSAT_AUDIENCE, K8sPsatConfig, KubeApiServer, PsatCluster};
+use spiffe_fs::config::{EmptyData, Plugin};
+
+use super::ConfigFileError;
+use crate::config::{DEFAULT_PSAT_AUDIENCE, K8sPsatConfig, KubeApiServer, PsatCluster};
 
 /// `[plugins]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct PluginsFile {
+pub struct PluginsFile {
     /// `[plugins.NodeAttestor.<name>]`.
     #[serde(rename = "NodeAttestor")]
-    pub(crate) node_attestor: Option<NodeAttestorsFile>,
+    pub node_attestor: Option<NodeAttestorsFile>,
 }
 
 /// The node attestor plugins, by name.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct NodeAttestorsFile {
+pub struct NodeAttestorsFile {
     /// `join_token`: always on.
-    pub(crate) join_token: Option<Plugin<EmptyData>>,
+    pub join_token: Option<Plugin<EmptyData>>,
     /// `k8s_psat`.
-    pub(crate) k8s_psat: Option<Plugin<PsatData>>,
+    pub k8s_psat: Option<Plugin<PsatData>>,
 }
-
-/// One plugin: its data and whether it is on (SPIRE's `enabled`, default true).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Plugin<T> {
-    /// Off with `enabled = false`.
-    pub(crate) enabled: Option<bool>,
-    /// The plugin's settings.
-    pub(crate) plugin_data: Option<T>,
-}
-
-impl<T> Plugin<T> {
-    fn enabled(&self) -> bool {
-        self.enabled.unwrap_or(true)
-    }
-}
-
-/// A plugin without settings.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EmptyData {}
 
 /// `k8s_psat`'s `plugin_data`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct PsatData {
+pub struct PsatData {
     /// The clusters, by the name agents send.
-    pub(crate) clusters: Option<BTreeMap<String, PsatClusterFile>>,
+    pub clusters: Option<BTreeMap<String, PsatClusterFile>>,
 }
 
 /// One cluster of `k8s_psat`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct PsatClusterFile {
+pub struct PsatClusterFile {
     /// `<namespace>:<name>` of the service accounts agents run as.
-    pub(crate) service_account_allow_list: Option<Vec<String>>,
+    pub service_account_allow_list: Option<Vec<String>>,
     /// The audiences a token must be for (default `["spire-server"]`).
-    pub(crate) audience: Option<Vec<String>>,
+    pub audience: Option<Vec<String>>,
     /// A kubeconfig file; empty or unset: in-cluster.
-    pub(crate) kube_config_file: Option<PathBuf>,
+    pub kube_config_file: Option<PathBuf>,
     /// Node label keys turned into selectors.
-    pub(crate) allowed_node_label_keys: Option<Vec<String>>,
+    pub allowed_node_label_keys: Option<Vec<String>>,
     /// Pod label keys turned into selectors.
-    pub(crate) allowed_pod_label_keys: Option<Vec<String>>,
+    pub allowed_pod_label_keys: Option<Vec<String>>,
     /// Name agents by their pod's UID.
-    pub(crate) use_pod_uid_for_agent_id: Option<bool>,
+    pub use_pod_uid_for_agent_id: Option<bool>,
     /// An explicit API server (with the two files below).
-    pub(crate) api_server_url: Option<String>,
+    pub api_server_url: Option<String>,
     /// The CA certificates of the explicit API server.
-    pub(crate) api_server_ca_file: Option<PathBuf>,
+    pub api_server_ca_file: Option<PathBuf>,
     /// The bearer token file for the explicit API server.
-    pub(crate) api_server_token_file: Option<PathBuf>,
+    pub api_server_token_file: Option<PathBuf>,
 }
 
 fn non_empty_path(p: Option<&PathBuf>) -> Option<PathBuf> {
     p.filter(|p| !p.as_os_str().is_empty()).cloned()
 }
 
-fn cluster(name: &str, c: &PsatClusterFile) -> Result<PsatCluster> {
+fn cluster(name: &str, c: &PsatClusterFile) -> Result<PsatCluster, ConfigFileError> {
     let key = |k: &str| format!("plugins.NodeAttestor.k8s_psat.plugin_data.clusters.{name}.{k}");
     let mut out = PsatCluster::new(c.service_account_allow_list.clone().unwrap_or_default());
     out.audience = c
@@ -109,7 +90,10 @@ fn cluster(name: &str, c: &PsatClusterFile) -> Result<PsatCluster> {
         .clone()
         .unwrap_or_else(|| vec![DEFAULT_PSAT_AUDIENCE.to_owned()]);
     if out.audience.iter().any(String::is_empty) {
-        bail!("{}: an audience must not be empty", key("audience"));
+        return Err(ConfigFileError::invalid(
+            key("audience"),
+            format!("{}: an audience must not be empty", key("audience")),
+        ));
     }
     out.allowed_node_label_keys = c
         .allowed_node_label_keys
@@ -131,26 +115,44 @@ fn cluster(name: &str, c: &PsatClusterFile) -> Result<PsatCluster> {
             ca_file,
             token_file,
         },
-        (Some(_), ..) => bail!(
-            "{}: only one of kube_config_file or api_server_url (with api_server_ca_file and api_server_token_file) can be specified",
-            key("kube_config_file")
-        ),
-        _ => bail!(
-            "{}: api_server_url, api_server_ca_file and api_server_token_file must be specified together",
-            key("api_server_url")
-        ),
+        (Some(_), ..) => {
+            return Err(ConfigFileError::invalid(
+                key("kube_config_file"),
+                format!(
+                    "{}: only one of kube_config_file or api_server_url (with api_server_ca_file and api_server_token_file) can be specified",
+                    key("kube_config_file")
+                ),
+            ));
+        }
+        _ => {
+            return Err(ConfigFileError::invalid(
+                key("api_server_url"),
+                format!(
+                    "{}: api_server_url, api_server_ca_file and api_server_token_file must be specified together",
+                    key("api_server_url")
+                ),
+            ));
+        }
     };
     Ok(out)
 }
 
 impl PluginsFile {
     /// The `k8s_psat` settings, if the attestor is configured and enabled.
-    pub(crate) fn k8s_psat(&self) -> Result<Option<K8sPsatConfig>> {
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigFileError::Invalid`] naming the plugin setting that breaks a rule (`join_token`
+    /// disabled, no cluster, an empty audience, API server settings that exclude each other).
+    pub fn k8s_psat(&self) -> Result<Option<K8sPsatConfig>, ConfigFileError> {
         let Some(nodes) = &self.node_attestor else {
             return Ok(None);
         };
         if nodes.join_token.as_ref().is_some_and(|p| !p.enabled()) {
-            bail!("plugins.NodeAttestor.join_token: join_token attestation cannot be disabled");
+            return Err(ConfigFileError::invalid(
+                "plugins.NodeAttestor.join_token",
+                "plugins.NodeAttestor.join_token: join_token attestation cannot be disabled",
+            ));
         }
         let Some(psat) = nodes.k8s_psat.as_ref().filter(|p| p.enabled()) else {
             return Ok(None);
@@ -158,19 +160,23 @@ impl PluginsFile {
         let data = psat.plugin_data.clone().unwrap_or_default();
         let clusters = data.clusters.unwrap_or_default();
         if clusters.is_empty() {
-            bail!(
-                "plugins.NodeAttestor.k8s_psat.plugin_data: clusters must configure at least one cluster"
-            );
+            return Err(ConfigFileError::invalid(
+                "plugins.NodeAttestor.k8s_psat.plugin_data.clusters",
+                "plugins.NodeAttestor.k8s_psat.plugin_data: clusters must configure at least one cluster",
+            ));
         }
         let config = K8sPsatConfig {
             clusters: clusters
                 .iter()
                 .map(|(name, c)| Ok((name.clone(), cluster(name, c)?)))
-                .collect::<Result<_>>()?,
+                .collect::<Result<_, ConfigFileError>>()?,
         };
-        config
-            .validate()
-            .map_err(|e| anyhow!("plugins.NodeAttestor.k8s_psat: {e}"))?;
+        config.validate().map_err(|e| {
+            ConfigFileError::invalid(
+                "plugins.NodeAttestor.k8s_psat",
+                format!("plugins.NodeAttestor.k8s_psat: {e}"),
+            )
+        })?;
         Ok(Some(config))
     }
 }
@@ -178,18 +184,15 @@ impl PluginsFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::run::file::parse;
+    use crate::config_file::parse;
 
-    fn psat(text: &str) -> Result<Option<K8sPsatConfig>> {
+    fn psat(text: &str) -> Result<Option<K8sPsatConfig>, ConfigFileError> {
         let c = parse(text)?;
         c.plugins.unwrap_or_default().k8s_psat()
     }
 
     fn msg(text: &str) -> String {
-        psat(text)
-            .err()
-            .map(|e| format!("{e:#}"))
-            .unwrap_or_default()
+        psat(text).err().map(|e| e.to_string()).unwrap_or_default()
     }
 
     #[test]

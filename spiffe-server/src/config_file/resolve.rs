@@ -3,16 +3,25 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use anyhow::{Result, anyhow, bail};
 use spiffe_ca::{CaKeyType, CaSubject};
 use spiffe_core::TrustDomain;
-use spiffe_server::ServerConfig;
-use spiffe_server::config::{DEFAULT_SOCKET_PATH, UpstreamConfig};
+use spiffe_fs::config::{DurationValue, LogFormat, LogLevel};
 
-use spiffe_cli::config::DurationValue;
+use super::{ConfigFileError, FileConfig, LimitsFile};
+use crate::ServerConfig;
+use crate::config::{DEFAULT_SOCKET_PATH, UpstreamConfig};
 
-use super::file::{FileConfig, LimitsFile};
-use super::logging::LogSettings;
+/// What a configuration file sets: the server's configuration and how it logs.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Resolved {
+    /// The server's configuration.
+    pub config: ServerConfig,
+    /// `log_level`.
+    pub log_level: LogLevel,
+    /// `log_format`.
+    pub log_format: LogFormat,
+}
 
 /// SPIRE's default agent API address and port.
 const DEFAULT_BIND_ADDRESS: &str = "0.0.0.0";
@@ -23,7 +32,7 @@ const DEFAULT_HEALTH_PORT: u16 = 80;
 
 /// The datastore URL: `postgres://...` and `sqlite:...` as given; anything else is the path of
 /// a SQLite file.
-pub(crate) fn datastore_url(value: &str) -> String {
+pub fn datastore_url(value: &str) -> String {
     if value.starts_with("postgres://")
         || value.starts_with("postgresql://")
         || value.starts_with("sqlite:")
@@ -34,39 +43,55 @@ pub(crate) fn datastore_url(value: &str) -> String {
     }
 }
 
-fn socket_addr(key: &str, host: &str, port: u16) -> Result<SocketAddr> {
+fn socket_addr(key: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigFileError> {
     (host, port)
         .to_socket_addrs()
-        .map_err(|e| anyhow!("invalid {key} {host:?}: {e}"))?
+        .map_err(|e| ConfigFileError::invalid(key, format!("invalid {key} {host:?}: {e}")))?
         .next()
-        .ok_or_else(|| anyhow!("invalid {key} {host:?}: it resolves to no address"))
+        .ok_or_else(|| {
+            ConfigFileError::invalid(
+                key,
+                format!("invalid {key} {host:?}: it resolves to no address"),
+            )
+        })
 }
 
-fn key_type(key: &str, value: &str) -> Result<CaKeyType> {
+fn key_type(key: &str, value: &str) -> Result<CaKeyType, ConfigFileError> {
     value.parse().map_err(|_| {
-        anyhow!(
-            "{key}: key type {value:?} is unknown; must be one of [rsa-2048, rsa-4096, ec-p256, ec-p384]"
+        ConfigFileError::invalid(
+            key,
+            format!(
+                "{key}: key type {value:?} is unknown; must be one of [rsa-2048, rsa-4096, ec-p256, ec-p384]"
+            ),
         )
     })
 }
 
-fn duration(key: &str, value: Option<&DurationValue>) -> Result<Option<Duration>> {
-    value.map(|v| v.get(key)).transpose()
+fn duration(key: &str, value: Option<&DurationValue>) -> Result<Option<Duration>, ConfigFileError> {
+    Ok(value.map(|v| v.get(key)).transpose()?)
+}
+
+/// `<field> must be configured (<flag>, or <field> in the config file)`, SPIRE's words.
+fn missing(field: &str, flag: &str) -> ConfigFileError {
+    ConfigFileError::invalid(
+        field,
+        format!("{field} must be configured ({flag}, or {field} in the config file)"),
+    )
 }
 
 /// The server configuration and the log settings.
-pub(crate) fn resolve(c: FileConfig) -> Result<(ServerConfig, LogSettings)> {
-    let log = LogSettings::parse(c.log_level.as_deref(), c.log_format.as_deref())?;
+pub(super) fn resolve(c: FileConfig) -> Result<Resolved, ConfigFileError> {
+    let log_level = LogLevel::parse(c.log_level.as_deref())?;
+    let log_format = LogFormat::parse(c.log_format.as_deref())?;
     let td = match c.trust_domain.as_deref() {
-        None | Some("") => bail!(
-            "trust_domain must be configured (-trustDomain, or trust_domain in the config file)"
-        ),
-        Some(s) => TrustDomain::parse_normalized(s)
-            .map_err(|e| anyhow!("invalid trust_domain {s:?}: {e}"))?,
+        None | Some("") => return Err(missing("trust_domain", "-trustDomain")),
+        Some(s) => TrustDomain::parse_normalized(s).map_err(|e| {
+            ConfigFileError::invalid("trust_domain", format!("invalid trust_domain {s:?}: {e}"))
+        })?,
     };
     let data_dir = match &c.data_dir {
         Some(d) if !d.as_os_str().is_empty() => d.clone(),
-        _ => bail!("data_dir must be configured (-dataDir, or data_dir in the config file)"),
+        _ => return Err(missing("data_dir", "-dataDir")),
     };
     let mut config = ServerConfig::new(td, data_dir);
     config.datastore = c
@@ -89,7 +114,10 @@ pub(crate) fn resolve(c: FileConfig) -> Result<(ServerConfig, LogSettings)> {
             ("ready_path", &h.ready_path, "/ready"),
         ] {
             if value.as_deref().is_some_and(|p| p != served) {
-                bail!("health_checks.{key}: only {served} is served");
+                return Err(ConfigFileError::invalid(
+                    format!("health_checks.{key}"),
+                    format!("health_checks.{key}: only {served} is served"),
+                ));
             }
         }
     }
@@ -118,7 +146,10 @@ pub(crate) fn resolve(c: FileConfig) -> Result<(ServerConfig, LogSettings)> {
         ("default_jwt_svid_ttl", config.default_jwt_svid_ttl),
     ] {
         if d.is_zero() {
-            bail!("{key} must be greater than zero");
+            return Err(ConfigFileError::invalid(
+                key,
+                format!("{key} must be greater than zero"),
+            ));
         }
     }
     // As in SPIRE, the CA key type also sets the JWT key type unless that is given.
@@ -167,12 +198,19 @@ pub(crate) fn resolve(c: FileConfig) -> Result<(ServerConfig, LogSettings)> {
     config
         .limits
         .validate()
-        .map_err(|e| anyhow!("limits.{e}"))?;
-    Ok((config, log))
+        .map_err(|e| ConfigFileError::invalid("limits", format!("limits.{e}")))?;
+    Ok(Resolved {
+        config,
+        log_level,
+        log_format,
+    })
 }
 
 /// The `[limits]` table over the defaults.
-fn limits(out: &mut spiffe_server::config::ConnectionLimits, l: &LimitsFile) -> Result<()> {
+fn limits(
+    out: &mut crate::config::ConnectionLimits,
+    l: &LimitsFile,
+) -> Result<(), ConfigFileError> {
     macro_rules! set {
         ($($field:ident),*) => { $( if let Some(v) = l.$field { out.$field = v; } )* };
     }
@@ -206,8 +244,8 @@ fn limits(out: &mut spiffe_server::config::ConnectionLimits, l: &LimitsFile) -> 
 }
 
 /// SPIRE's warning: an SVID TTL above a sixth of the CA TTL (at most 7 days) means SVIDs get
-/// cut short when the CA rotates.
-pub(crate) fn ttl_warnings(config: &ServerConfig) -> Vec<String> {
+/// cut short when the CA rotates. Not errors: the binary logs them.
+pub fn ttl_warnings(config: &ServerConfig) -> Vec<String> {
     let max = (config.ca_ttl / 6).min(Duration::from_secs(7 * 24 * 3600));
     [
         ("default_x509_svid_ttl", config.default_x509_svid_ttl),
@@ -239,7 +277,7 @@ mod tests {
 
     #[test]
     fn defaults_like_spire() {
-        let c = resolve(base()).map(|(c, _)| c).map_err(|e| e.to_string());
+        let c = resolve(base()).map(|r| r.config).map_err(|e| e.to_string());
         let c = c.as_ref();
         assert_eq!(c.map(|c| c.trust_domain.name()), Ok("example.org"));
         assert_eq!(c.map(|c| c.bind_address.port()), Ok(8081));
@@ -265,7 +303,7 @@ mod tests {
 
     #[test]
     fn k8s_psat_from_the_file() {
-        let file = super::super::file::parse(
+        let file = super::super::parse(
             r#"
             trust_domain = "example.org"
             data_dir = "/tmp/x"
@@ -273,19 +311,19 @@ mod tests {
             service_account_allow_list = ["spire:spire-agent"]
             "#,
         );
-        let config = file.and_then(resolve).map(|(c, _)| c);
+        let config = file.and_then(resolve).map(|r| r.config);
         let psat = config.map(|c| c.k8s_psat).map_err(|e| e.to_string());
         let clusters: Result<Vec<String>, String> = psat.map(|p| {
             p.map(|p| p.clusters.into_keys().collect())
                 .unwrap_or_default()
         });
         assert_eq!(clusters, Ok(vec!["demo".to_owned()]));
-        assert_eq!(resolve(base()).map(|(c, _)| c.k8s_psat).ok(), Some(None));
+        assert_eq!(resolve(base()).map(|r| r.config.k8s_psat).ok(), Some(None));
     }
 
     #[test]
     fn limits_from_the_file() {
-        let file = super::super::file::parse(
+        let file = super::super::parse(
             r#"
             trust_domain = "example.org"
             data_dir = "/tmp/x"
@@ -298,7 +336,7 @@ mod tests {
         );
         let config = file
             .and_then(resolve)
-            .map(|(c, _)| c)
+            .map(|r| r.config)
             .map_err(|e| e.to_string());
         let config = config.as_ref();
         assert_eq!(config.map(|c| c.allow_weak_join_tokens), Ok(true));
@@ -312,12 +350,12 @@ mod tests {
             Ok(Duration::from_secs(120))
         );
         assert_eq!(config.map(|c| c.limits.max_concurrent_streams), Ok(100));
-        let defaults = resolve(base()).map(|(c, _)| c).map_err(|e| e.to_string());
+        let defaults = resolve(base()).map(|r| r.config).map_err(|e| e.to_string());
         assert_eq!(
             defaults.as_ref().map(|c| c.allow_weak_join_tokens),
             Ok(false)
         );
-        let zero = super::super::file::parse(
+        let zero = super::super::parse(
             "trust_domain = \"example.org\"\ndata_dir = \"/tmp/x\"\n[limits]\nrequest_timeout = 0\n",
         )
         .and_then(resolve)
@@ -327,11 +365,10 @@ mod tests {
             zero.as_deref(),
             Some("limits.request_timeout must be greater than zero")
         );
-        let unknown = super::super::file::parse(
-            "trust_domain = \"example.org\"\n[limits]\nmax_streams = 1\n",
-        )
-        .err()
-        .map(|e| format!("{e:#}"));
+        let unknown =
+            super::super::parse("trust_domain = \"example.org\"\n[limits]\nmax_streams = 1\n")
+                .err()
+                .map(|e| format!("{e:#}"));
         assert!(
             unknown
                 .as_deref()

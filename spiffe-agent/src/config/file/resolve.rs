@@ -3,28 +3,27 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, anyhow, bail};
-use spiffe_agent::config::DEFAULT_SOCKET_PATH;
-use spiffe_agent::{AgentConfig, FileSink, TrustBootstrap};
 use spiffe_core::{Selector, SpiffeId, TrustDomain};
 
-use super::file::{FileConfig, SinkFile};
-use super::logging::LogSettings;
+use super::{ConfigFileError, FileConfig, LogSettings, SinkFile};
+use crate::config::DEFAULT_SOCKET_PATH;
+use crate::{AgentConfig, FileSink, TrustBootstrap};
 
 /// SPIRE's default data directory (the working directory).
 /// Not SPIRE's `.`: a root agent started from `/` by a unit file must not make `/` its data
 /// directory.
-const DEFAULT_DATA_DIR: &str = spiffe_agent::config::DEFAULT_DATA_DIR;
+const DEFAULT_DATA_DIR: &str = crate::config::DEFAULT_DATA_DIR;
 /// SPIRE's default SVID cache size, used when the setting is 0.
 const DEFAULT_SVID_CACHE_MAX_SIZE: usize = 1000;
 
-/// What `run` needs.
+/// What a configuration file sets: the agent's configuration and where and how it logs.
 #[derive(Debug)]
-pub(crate) struct Resolved {
+#[non_exhaustive]
+pub struct Resolved {
     /// The agent's configuration.
-    pub(crate) config: AgentConfig,
+    pub config: AgentConfig,
     /// The log settings.
-    pub(crate) log: LogSettings,
+    pub log: LogSettings,
 }
 
 fn set(s: Option<&str>) -> Option<&str> {
@@ -41,21 +40,22 @@ fn server_address(host: &str, port: u16) -> String {
 }
 
 /// The join token: the setting, or the first line of the token file.
-fn join_token(c: &FileConfig) -> Result<Option<String>> {
+fn join_token(c: &FileConfig) -> Result<Option<String>, ConfigFileError> {
     let file = c
         .join_token_file
         .as_ref()
         .filter(|p| !p.as_os_str().is_empty());
     match (set(c.join_token.as_deref()), file) {
-        (Some(_), Some(_)) => {
-            bail!("only one of join_token or join_token_file can be specified, not both")
-        }
+        (Some(_), Some(_)) => Err(conflict("join_token", "join_token_file")),
         (Some(token), None) => Ok(Some(token.to_owned())),
         (None, Some(path)) => {
             let text = spiffe_fs::read_to_string_bounded(path, 64 * 1024).map_err(|e| {
-                anyhow!(
-                    "unable to read join token file {:?}: {e}",
-                    path.display().to_string()
+                ConfigFileError::invalid(
+                    "join_token_file",
+                    format!(
+                        "unable to read join token file {:?}: {e}",
+                        path.display().to_string()
+                    ),
                 )
             })?;
             Ok(Some(text.trim().to_owned()).filter(|t| !t.is_empty()))
@@ -64,28 +64,52 @@ fn join_token(c: &FileConfig) -> Result<Option<String>> {
     }
 }
 
-fn sink(i: usize, s: &SinkFile) -> Result<FileSink> {
+/// `only one of a or b can be specified, not both`, SPIRE's words.
+fn conflict(a: &str, b: &str) -> ConfigFileError {
+    ConfigFileError::invalid(
+        a,
+        format!("only one of {a} or {b} can be specified, not both"),
+    )
+}
+
+/// `<field> must be configured (<flag>, or <field> in the config file)`, SPIRE's words.
+fn missing(field: &str, flag: &str) -> ConfigFileError {
+    ConfigFileError::invalid(
+        field,
+        format!("{field} must be configured ({flag}, or {field} in the config file)"),
+    )
+}
+
+fn sink(i: usize, s: &SinkFile) -> Result<FileSink, ConfigFileError> {
     let n = i + 1;
+    let field = || format!("sink #{n}");
     let dir = s
         .dir
         .clone()
         .filter(|d| !d.as_os_str().is_empty())
-        .ok_or_else(|| anyhow!("sink #{n}: dir must be configured"))?;
+        .ok_or_else(|| {
+            ConfigFileError::invalid(field(), format!("sink #{n}: dir must be configured"))
+        })?;
     let selectors = s.selectors.clone().unwrap_or_default();
     let spiffe_id = match (set(s.spiffe_id.as_deref()), selectors.is_empty()) {
         (Some(_), false) | (None, true) => {
-            bail!("sink #{n}: exactly one of spiffe_id or selectors must be configured")
+            return Err(ConfigFileError::invalid(
+                field(),
+                format!("sink #{n}: exactly one of spiffe_id or selectors must be configured"),
+            ));
         }
-        (Some(id), true) => Some(
-            SpiffeId::parse_normalized(id)
-                .map_err(|e| anyhow!("sink #{n}: invalid spiffe_id {id:?}: {e}"))?,
-        ),
+        (Some(id), true) => Some(SpiffeId::parse_normalized(id).map_err(|e| {
+            ConfigFileError::invalid(field(), format!("sink #{n}: invalid spiffe_id {id:?}: {e}"))
+        })?),
         (None, false) => None,
     };
     let selectors = selectors
         .iter()
-        .map(|s| Selector::parse(s).map_err(|e| anyhow!("sink #{n}: {e}")))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|s| {
+            Selector::parse(s)
+                .map_err(|e| ConfigFileError::invalid(field(), format!("sink #{n}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(FileSink {
         spiffe_id,
         selectors,
@@ -94,21 +118,17 @@ fn sink(i: usize, s: &SinkFile) -> Result<FileSink> {
 }
 
 /// Validates the settings and builds the agent configuration.
-pub(crate) fn resolve(c: FileConfig) -> Result<Resolved> {
+pub(super) fn resolve(c: FileConfig) -> Result<Resolved, ConfigFileError> {
     let token = join_token(&c)?;
     let Some(host) = set(c.server_address.as_deref()) else {
-        bail!(
-            "server_address must be configured (-serverAddress, or server_address in the config file)"
-        );
+        return Err(missing("server_address", "-serverAddress"));
     };
     let port = match c.server_port {
         Some(p) if p != 0 => p,
-        _ => {
-            bail!("server_port must be configured (-serverPort, or server_port in the config file)")
-        }
+        _ => return Err(missing("server_port", "-serverPort")),
     };
     let Some(td) = set(c.trust_domain.as_deref()) else {
-        bail!("trust_domain must be configured (-trustDomain, or trust_domain in the config file)");
+        return Err(missing("trust_domain", "-trustDomain"));
     };
     let insecure = c.insecure_bootstrap.unwrap_or(false);
     let bundle_path = c
@@ -116,25 +136,31 @@ pub(crate) fn resolve(c: FileConfig) -> Result<Resolved> {
         .clone()
         .filter(|p| !p.as_os_str().is_empty());
     let trust_bootstrap = match (insecure, bundle_path) {
-        (true, Some(_)) => {
-            bail!("only one of insecure_bootstrap or trust_bundle_path can be specified, not both")
-        }
+        (true, Some(_)) => return Err(conflict("insecure_bootstrap", "trust_bundle_path")),
         (true, None) => TrustBootstrap::Insecure,
         (false, Some(path)) => TrustBootstrap::BundleFile(path),
-        (false, None) => bail!(
-            "trust_bundle_path must be configured unless insecure_bootstrap is set (-trustBundle, or -insecureBootstrap for tests)"
-        ),
+        (false, None) => {
+            return Err(ConfigFileError::invalid(
+                "trust_bundle_path",
+                "trust_bundle_path must be configured unless insecure_bootstrap is set (-trustBundle, or -insecureBootstrap for tests)",
+            ));
+        }
     };
     let log = LogSettings::parse(
         c.log_level.as_deref(),
         c.log_format.as_deref(),
         c.log_file.clone(),
     )?;
-    let trust_domain = TrustDomain::parse_normalized(td)
-        .map_err(|e| anyhow!("invalid trust_domain {td:?}: {e}"))?;
+    let trust_domain = TrustDomain::parse_normalized(td).map_err(|e| {
+        ConfigFileError::invalid("trust_domain", format!("invalid trust_domain {td:?}: {e}"))
+    })?;
     if let TrustBootstrap::BundleFile(path) = &trust_bootstrap {
-        spiffe_agent::storage::read_bundle_file(&trust_domain, path)
-            .map_err(|e| anyhow!("could not load the trust bundle: {e}"))?;
+        crate::storage::read_bundle_file(&trust_domain, path).map_err(|e| {
+            ConfigFileError::invalid(
+                "trust_bundle_path",
+                format!("could not load the trust bundle: {e}"),
+            )
+        })?;
     }
     let data_dir = c
         .data_dir
@@ -177,7 +203,7 @@ pub(crate) fn resolve(c: FileConfig) -> Result<Resolved> {
         .iter()
         .enumerate()
         .map(|(i, s)| sink(i, s))
-        .collect::<Result<_>>()?;
+        .collect::<Result<_, _>>()?;
     Ok(Resolved { config, log })
 }
 
@@ -254,7 +280,7 @@ mod tests {
 
     #[test]
     fn k8s_plugins_from_the_file() {
-        let file = super::super::file::parse(
+        let file = super::super::parse(
             r#"
             trust_domain = "example.org"
             server_address = "spire-server"
