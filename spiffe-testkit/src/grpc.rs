@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use bytes::{Buf, BufMut};
 use rcgen::{CertificateParams, KeyPair, SanType};
-use spiffe_core::{BundleSet, PrivateKey, SvidCell, TrustDomain, X509Svid};
 use spiffe_agent::channel::{agent_tls_config, tls_channel};
+use spiffe_core::{BundleSet, PrivateKey, SvidCell, TrustDomain, X509Svid};
 use spiffe_proto::spire::api::server::agent::v1 as agent_api;
 use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
 use spiffe_proto::spire::api::server::bundle::v1 as bundle_api;

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper_util::rt::TokioIo;
+use spiffe_agent::channel::agent_tls_config;
 use spiffe_core::{BundleSet, SvidCell, TrustDomain, X509Svid};
 use spiffe_proto::spire::api::server::agent::v1 as agent_api;
 use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
-use spiffe_agent::channel::agent_tls_config;
 use spiffe_server::client::admin_channel;
 use spiffe_testkit::grpc::{self, attest_join_token};
 use spiffe_workload::http::MtlsConnector;
