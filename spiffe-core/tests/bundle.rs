@@ -90,7 +90,6 @@ fn unknown_uses_and_key_types_are_ignored() {
 #[test]
 fn each_bad_document_gets_a_typed_error() {
     let ca = Ca::root("example.org");
-    let (jwk, _) = ec_jwk(Some("k"));
     let (no_kid, _) = ec_jwk(None);
     let root_b64 = STANDARD.encode(&ca.root);
 
@@ -130,19 +129,9 @@ fn each_bad_document_gets_a_typed_error() {
             |e| matches!(e, BundleError::Authority { index: 0, .. }),
         ),
         (
-            "duplicate authority",
-            json!({"keys": [x509_jwk(&ca), x509_jwk(&ca)]}),
-            |e| matches!(e, BundleError::DuplicateAuthority { index: 1 }),
-        ),
-        (
             "jwt without kid",
             json!({"keys": [no_kid]}),
             |e| matches!(e, BundleError::JwtEntry { index: 0, reason } if reason.contains("kid")),
-        ),
-        (
-            "duplicate kid",
-            json!({"keys": [jwk.clone(), jwk.clone()]}),
-            |e| matches!(e, BundleError::DuplicateKeyId { kid } if kid == "k"),
         ),
         (
             "EC without y",
@@ -279,10 +268,8 @@ fn x509_bundle_pem_and_der() {
     assert!(changed.remove_authority(&a.root));
     assert!(!changed.remove_authority(&a.root));
     assert_eq!(changed.authorities(), std::slice::from_ref(&b.root));
-    assert_eq!(
-        changed.add_authority(b.root.clone()).unwrap_err(),
-        BundleError::DuplicateAuthority { index: 1 }
-    );
+    changed.add_authority(b.root.clone()).unwrap();
+    assert_eq!(changed.authorities(), std::slice::from_ref(&b.root));
 }
 
 #[test]
@@ -290,10 +277,8 @@ fn jwt_bundle_keys() {
     let mut bundle = JwtBundle::new(td("example.org"));
     let (_, key) = ec_jwk(None);
     bundle.add_authority("a", key.clone()).unwrap();
-    assert_eq!(
-        bundle.add_authority("a", key.clone()).unwrap_err(),
-        BundleError::DuplicateKeyId { kid: "a".into() }
-    );
+    bundle.add_authority("a", key.clone()).unwrap();
+    assert_eq!(bundle.len(), 1);
     assert!(bundle.add_authority("", key.clone()).is_err());
     assert_eq!(bundle.find("a").unwrap().key_type(), KeyType::EcP256);
     let parsed = JwtBundle::parse_json(td("example.org"), bundle.to_json().as_bytes()).unwrap();
@@ -344,4 +329,74 @@ fn plain_jwks_keys_without_use_are_jwt_keys() {
     // ...a plain JWK Set (FetchJWTBundles) takes it as a JWT key.
     let b = JwtBundle::parse_jwks(td("example.org"), doc.as_bytes()).unwrap();
     assert_eq!(b.find("k1"), Some(&key));
+}
+
+/// The CA bundle is a union (SPIFFE Trust Domain and Bundle 4.1): a repeated authority is kept
+/// once; a repeated `kid` takes the last key given, as go-spiffe's bundles do.
+#[test]
+fn bundles_are_unions_and_the_last_kid_wins() {
+    let ca = Ca::root("example.org");
+    let (first, _) = ec_jwk(Some("k"));
+    let (second, second_key) = ec_jwk(Some("k"));
+    let doc = json!({"keys": [x509_jwk(&ca), x509_jwk(&ca), first, second]});
+    let bundle = Bundle::parse_json(td("example.org"), doc.to_string().as_bytes()).unwrap();
+    assert_eq!(bundle.x509().authorities().len(), 1);
+    assert_eq!(bundle.jwt().len(), 1);
+    assert_eq!(bundle.jwt().find("k"), Some(&second_key));
+
+    let pem = spiffe_core::pem::encode("CERTIFICATE", &ca.root);
+    let twice = X509Bundle::parse_pem(td("example.org"), format!("{pem}{pem}").as_bytes()).unwrap();
+    assert_eq!(twice.authorities().len(), 1);
+    let mut x509 = X509Bundle::new(td("example.org"));
+    x509.add_authority(ca.root.clone()).unwrap();
+    x509.add_authority(ca.root.clone()).unwrap();
+    assert_eq!(x509.authorities().len(), 1);
+}
+
+/// Input with no PEM block is an error, not an empty bundle; empty input and input with only
+/// other blocks are empty bundles (go-spiffe's `x509bundle.Parse`).
+#[test]
+fn pem_bundles_without_pem_are_refused() {
+    for text in ["not pem at all", " ", "{\"keys\": []}"] {
+        let err = X509Bundle::parse_pem(td("example.org"), text.as_bytes()).unwrap_err();
+        assert!(
+            matches!(&err, BundleError::Pem(r) if r.contains("no PEM blocks")),
+            "{text:?}: {err}"
+        );
+    }
+    let empty = X509Bundle::parse_pem(td("example.org"), b"").unwrap();
+    assert!(empty.authorities().is_empty());
+    let key_only = spiffe_core::pem::encode("PRIVATE KEY", &[1, 2, 3]);
+    let other = X509Bundle::parse_pem(td("example.org"), key_only.as_bytes()).unwrap();
+    assert!(other.authorities().is_empty());
+}
+
+/// A legacy version-1 root (OpenSSL-made, tests/data/README.md) is a trust anchor like any
+/// other: the bundle takes it and an SVID it signs verifies.
+#[test]
+fn version_1_roots_are_authorities() {
+    let root_pem = include_str!("data/v1-root.pem");
+    let bundle = X509Bundle::parse_pem(td("example.org"), root_pem.as_bytes()).unwrap();
+    assert_eq!(bundle.authorities().len(), 1);
+
+    // The root's key signs a leaf whose issuer is the root's subject.
+    let key = rcgen::KeyPair::from_pem(include_str!("data/v1-root.key")).unwrap();
+    let mut issuer_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, "legacy v1 root");
+    issuer_params.distinguished_name = dn;
+    let issuer = rcgen::Issuer::new(issuer_params, key);
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let mut leaf = common::leaf_params("spiffe://example.org/legacy");
+    leaf.use_authority_key_identifier_extension = false;
+    let leaf_der = leaf.signed_by(&leaf_key, &issuer).unwrap().der().clone();
+    let svid = spiffe_core::X509Svid::new(
+        vec![leaf_der],
+        spiffe_core::PrivateKey::from_pkcs8_der(&leaf_key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    let mut set = BundleSet::new();
+    set.insert(Bundle::from_parts(bundle, JwtBundle::new(td("example.org"))).unwrap());
+    let verified = spiffe_core::x509::verify_chain(svid.chain(), &set).unwrap();
+    assert_eq!(verified.spiffe_id().as_str(), "spiffe://example.org/legacy");
 }

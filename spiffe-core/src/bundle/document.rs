@@ -303,9 +303,6 @@ fn x509_entry(
             ));
         }
     }
-    if bundle.contains(&der) {
-        return Err(BundleError::DuplicateAuthority { index });
-    }
     bundle.add_authority(der).map_err(|e| match e {
         BundleError::Authority { source, .. } => BundleError::Authority { index, source },
         other => other,
@@ -330,11 +327,6 @@ fn jwt_entry(
         Some(kid) if !kid.is_empty() => kid,
         _ => return Err(err("must have a non-empty \"kid\" (JWT-SVID.md 6.1)".into())),
     };
-    if bundle.find(kid).is_some() {
-        return Err(BundleError::DuplicateKeyId {
-            kid: kid.to_owned(),
-        });
-    }
     bundle.add_authority(kid, public)
 }
 

@@ -45,7 +45,12 @@ impl JwtBundle {
             .clone())
     }
 
-    /// Adds a key. A key ID that is present already is an error, as is an empty key ID.
+    /// Adds a key. A key ID that is present already gets the new key (the last one given wins,
+    /// as in go-spiffe's bundles).
+    ///
+    /// # Errors
+    ///
+    /// [`BundleError::JwtEntry`] for an empty key ID.
     pub fn add_authority(
         &mut self,
         key_id: impl Into<String>,
@@ -57,9 +62,6 @@ impl JwtBundle {
                 index: self.keys.len(),
                 reason: "key ID is empty".into(),
             });
-        }
-        if self.keys.contains_key(&key_id) {
-            return Err(BundleError::DuplicateKeyId { kid: key_id });
         }
         self.keys.insert(key_id, public_key);
         Ok(())

@@ -44,18 +44,6 @@ pub enum BundleError {
         /// The rule broken.
         reason: String,
     },
-    /// Two `jwt-svid` keys with one key ID.
-    #[error("duplicate JWT authority key ID {kid:?}")]
-    DuplicateKeyId {
-        /// The key ID.
-        kid: String,
-    },
-    /// The same X.509 authority twice.
-    #[error("duplicate X.509 authority (keys[{index}] repeats an earlier certificate)")]
-    DuplicateAuthority {
-        /// Position in `keys` (or in the PEM/DER input) of the repeat.
-        index: usize,
-    },
     /// An X.509 authority that cannot be a trust anchor.
     #[error("X.509 authority {index}: {source}")]
     Authority {

@@ -9,9 +9,11 @@ use crate::x509::{Cert, X509Error};
 /// The X.509 authorities (root CA certificates) of one trust domain, with their trust anchors
 /// prepared once for path validation.
 ///
-/// Authorities must parse as certificates and as trust anchors; the same certificate twice is
-/// refused. Their extensions are not judged: a trust anchor is trusted by configuration, and
-/// RFC 5280 path validation uses only its name and key.
+/// Authorities must parse as certificates and as trust anchors; the set is a union (the CA bundle
+/// of the SPIFFE Trust Domain and Bundle spec), so the same certificate given twice is kept once,
+/// as go-spiffe does. Their extensions and version are not judged: a trust anchor is trusted by
+/// configuration, and RFC 5280 path validation uses only its name and key, so a legacy
+/// version-1 root is a valid authority.
 #[derive(Clone, Debug)]
 pub struct X509Bundle {
     trust_domain: TrustDomain,
@@ -49,12 +51,25 @@ impl X509Bundle {
         Ok(bundle)
     }
 
-    /// Parses PEM `CERTIFICATE` blocks.
+    /// Parses PEM `CERTIFICATE` blocks (blocks of other kinds are skipped). Empty input is an
+    /// empty bundle; input that holds no PEM block at all is an error, as in go-spiffe's
+    /// `x509bundle.Parse`.
+    ///
+    /// # Errors
+    ///
+    /// [`BundleError::Pem`] for unreadable PEM or no PEM block at all,
+    /// [`BundleError::Authority`] for a certificate that cannot be a trust anchor.
     pub fn parse_pem(trust_domain: TrustDomain, pem: &[u8]) -> Result<Self, BundleError> {
         use rustls_pki_types::pem::PemObject;
+        if pem.is_empty() {
+            return Ok(Self::new(trust_domain));
+        }
         let certs = CertificateDer::pem_slice_iter(pem)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| BundleError::Pem(e.to_string()))?;
+        if certs.is_empty() && !pem.windows(11).any(|w| w == b"-----BEGIN ") {
+            return Err(BundleError::Pem("no PEM blocks found".into()));
+        }
         Self::from_authorities(trust_domain, certs)
     }
 
@@ -76,7 +91,12 @@ impl X509Bundle {
         Self::from_authorities(trust_domain, certs)
     }
 
-    /// Adds an authority. Adding one that is present already is an error.
+    /// Adds an authority; one that is present already is kept once.
+    ///
+    /// # Errors
+    ///
+    /// [`BundleError::Authority`] for a certificate that does not parse or cannot be a trust
+    /// anchor.
     pub fn add_authority(&mut self, der: CertificateDer<'static>) -> Result<(), BundleError> {
         let index = self.authorities.len();
         self.add_at(der, index)
@@ -84,7 +104,7 @@ impl X509Bundle {
 
     fn add_at(&mut self, der: CertificateDer<'static>, index: usize) -> Result<(), BundleError> {
         if self.authorities.contains(&der) {
-            return Err(BundleError::DuplicateAuthority { index });
+            return Ok(());
         }
         Cert::parse(&der).map_err(|source| BundleError::Authority { index, source })?;
         let anchor = webpki::anchor_from_trusted_cert(&der)
