@@ -12,14 +12,15 @@ pub(crate) const MAX_TRUST_DOMAIN_LEN: usize = 255;
 /// The scheme and separator, as stored.
 pub(crate) const SCHEME_PREFIX: &str = "spiffe://";
 
-/// Whether the input starts with `spiffe://` in any letter case. Returns `Some(true)` when the
-/// scheme is written in lower case already.
+/// Whether the input starts with `spiffe://`: in lower case only when `case` is strict (as
+/// go-spiffe's strict parser takes it), in any letter case when normalizing. Returns
+/// `Some(true)` when the scheme is written in lower case already.
 #[inline]
-pub(crate) fn scheme(bytes: &[u8]) -> Option<bool> {
+pub(crate) fn scheme(bytes: &[u8], case: Case) -> Option<bool> {
     let prefix = bytes.get(..SCHEME_PREFIX.len())?;
     if prefix == SCHEME_PREFIX.as_bytes() {
         Some(true)
-    } else if prefix.eq_ignore_ascii_case(SCHEME_PREFIX.as_bytes()) {
+    } else if case == Case::Normalize && prefix.eq_ignore_ascii_case(SCHEME_PREFIX.as_bytes()) {
         Some(false)
     } else {
         None

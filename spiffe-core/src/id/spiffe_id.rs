@@ -9,9 +9,9 @@ use super::{IdError, TrustDomain};
 
 /// A SPIFFE ID such as `spiffe://example.org/ns/prod/sa/payment`.
 ///
-/// Every constructor applies the same rules of SPIFFE-ID.md: scheme `spiffe` (accepted in any
-/// letter case and stored in lower case), a trust domain name as [`TrustDomain`] requires (strict
-/// about upper case unless built with [`SpiffeId::parse_normalized`]), a path of segments made of
+/// Every constructor applies the same rules of SPIFFE-ID.md: scheme `spiffe` and a trust domain
+/// name as [`TrustDomain`] requires, both in lower case as go-spiffe's strict parser takes them
+/// ([`SpiffeId::parse_normalized`] accepts either in any case and stores them lower-cased), a path of segments made of
 /// `[A-Za-z0-9._-]` with no empty, `.` or `..` segment and no trailing `/`, no query, no fragment,
 /// no percent-encoding, and at most 2048 bytes in all.
 ///
@@ -25,7 +25,8 @@ pub struct SpiffeId {
 }
 
 impl SpiffeId {
-    /// Parses a SPIFFE ID, strictly (an upper-case trust domain is refused).
+    /// Parses a SPIFFE ID, strictly: an upper-case letter in the scheme or the trust domain is
+    /// refused, as go-spiffe's `spiffeid.FromString` refuses it.
     pub fn parse(input: &str) -> Result<Self, IdError> {
         Self::parse_with(input, Case::Strict)
     }
@@ -44,7 +45,7 @@ impl SpiffeId {
         if bytes.len() > MAX_ID_LEN {
             return Err(IdError::TooLong { len: bytes.len() });
         }
-        let scheme_lower = rules::scheme(bytes).ok_or(IdError::WrongScheme { offset: 0 })?;
+        let scheme_lower = rules::scheme(bytes, case).ok_or(IdError::WrongScheme { offset: 0 })?;
         let td_start = SCHEME_PREFIX.len();
         let authority = rules::trust_domain(input, td_start, case)?;
         let path_start = td_start + authority.len;

@@ -31,11 +31,46 @@ fn valid_ids() {
 }
 
 #[test]
-fn scheme_is_case_insensitive_and_stored_lower() {
-    let id = SpiffeId::parse("SPIFFE://example.org/Path").unwrap();
+fn strict_parsing_wants_a_lower_case_scheme_and_normalizing_stores_it_lower() {
+    // One rule for scheme and trust domain, as go-spiffe's strict parser has it.
+    for input in ["SPIFFE://example.org/Path", "SpIfFe://example.org"] {
+        assert_eq!(err(input), IdError::WrongScheme { offset: 0 }, "{input}");
+        assert!(TrustDomain::parse(input).is_err(), "{input}");
+    }
+    let id = SpiffeId::parse_normalized("SPIFFE://example.org/Path").unwrap();
     assert_eq!(id.as_str(), "spiffe://example.org/Path");
-    let id = SpiffeId::parse("SpIfFe://example.org").unwrap();
+    let id = SpiffeId::parse_normalized("SpIfFe://Example.org").unwrap();
     assert_eq!(id.as_str(), "spiffe://example.org");
+    assert_eq!(
+        TrustDomain::parse_normalized("SPIFFE://Example.ORG")
+            .unwrap()
+            .name(),
+        "example.org"
+    );
+}
+
+#[test]
+fn the_trust_domain_of_an_id_with_a_path() {
+    let td = TrustDomain::from_id_or_name("spiffe://example.org/ns/prod/sa/payment").unwrap();
+    assert_eq!(td.name(), "example.org");
+    assert_eq!(
+        TrustDomain::from_id_or_name("example.org").unwrap().name(),
+        "example.org"
+    );
+    assert_eq!(
+        TrustDomain::from_id_or_name("spiffe://example.org")
+            .unwrap()
+            .name(),
+        "example.org"
+    );
+    // The plain constructor still refuses a path; bad IDs are refused whole.
+    assert!(matches!(
+        TrustDomain::parse("spiffe://example.org/path"),
+        Err(IdError::UnexpectedPath { .. })
+    ));
+    assert!(TrustDomain::from_id_or_name("spiffe://example.org/a//b").is_err());
+    assert!(TrustDomain::from_id_or_name("spiffe:/example.org").is_err());
+    assert!(TrustDomain::from_id_or_name("").is_err());
 }
 
 #[test]

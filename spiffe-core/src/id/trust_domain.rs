@@ -33,6 +33,18 @@ impl TrustDomain {
         Self::parse_with(input, Case::Strict)
     }
 
+    /// The trust domain of a SPIFFE ID (`spiffe://example.org/some/path`), or a trust domain
+    /// name: what go-spiffe's `spiffeid.TrustDomainFromString` and py-spiffe's `TrustDomain`
+    /// accept. Input with `:/` is parsed as a whole SPIFFE ID (strictly, path included) and
+    /// its trust domain returned; other input as a name.
+    pub fn from_id_or_name(input: &str) -> Result<Self, IdError> {
+        if input.contains(":/") {
+            Ok(SpiffeId::parse(input)?.trust_domain())
+        } else {
+            Self::parse(input)
+        }
+    }
+
     /// Like [`TrustDomain::parse`], but accepts upper-case letters in the scheme and the name and
     /// lower-cases them (SPIFFE-ID.md 2.4: both are case-insensitive).
     pub fn parse_normalized(input: &str) -> Result<Self, IdError> {
@@ -43,7 +55,7 @@ impl TrustDomain {
         if input.is_empty() {
             return Err(IdError::Empty);
         }
-        let start = if rules::scheme(input.as_bytes()).is_some() {
+        let start = if rules::scheme(input.as_bytes(), case).is_some() {
             SCHEME_PREFIX.len()
         } else if input.contains("://") {
             return Err(IdError::WrongScheme { offset: 0 });
