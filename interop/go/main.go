@@ -9,6 +9,7 @@
 //	spiffe-interop validate <audience> <token> ValidateJWTSVID through the Workload API
 //	spiffe-interop https-get <url> <id>        GET over spiffetls mTLS, the server authorized by ID
 //	spiffe-interop https-serve <addr> <id>     serve HTTPS over mTLS, admitting only <id>
+//	spiffe-interop conform                     answer parse questions on stdin (conform.go)
 package main
 
 import (
@@ -40,7 +41,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: spiffe-interop x509|watch|jwt|validate|https-get|https-serve ...")
+		return errors.New("usage: spiffe-interop x509|watch|jwt|validate|https-get|https-serve|conform ...")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout())
 	defer cancel()
@@ -61,6 +62,8 @@ func run(args []string) error {
 		return httpsGet(ctx, args[1], args[2])
 	case args[0] == "https-serve" && len(args) == 3:
 		return httpsServe(args[1], args[2])
+	case args[0] == "conform" && len(args) == 1:
+		return conform()
 	}
 	return fmt.Errorf("unknown command or arguments: %q", args)
 }

@@ -9,6 +9,7 @@ mod common;
 mod agent_on_our_server;
 mod cli_on_our_agent;
 mod cli_on_our_server;
+mod conformance;
 mod our_agent_on_spire;
 mod trust;
 
