@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         None => (data, &b"{}"[..]),
     };
     let Ok(selector) = serde_json::from_slice::<LabelSelector>(selector) else { return };
-    let Ok(compiled) = Selector::new(&selector.match_labels, &selector.match_expressions) else {
+    let Ok(compiled) = Selector::new(&selector) else {
         return;
     };
     let labels: Option<BTreeMap<String, String>> = serde_json::from_slice(labels).ok();

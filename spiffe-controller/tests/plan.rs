@@ -226,3 +226,44 @@ spec:
         .unwrap();
     assert!(bad.to_string().contains("podSelector"), "{bad}");
 }
+
+/// A selector the API server would refuse (a key with a space, a value with a space) selects
+/// nothing, and the resource is reported with the rule broken: before, such a selector matched
+/// every pod.
+#[test]
+fn selectors_with_invalid_keys_or_values_render_nothing() {
+    let snap = snapshot(
+        r#"
+apiVersion: spire.spiffe.io/v1alpha1
+kind: ClusterSPIFFEID
+metadata:
+  name: bad-key
+spec:
+  spiffeIDTemplate: "spiffe://mycompany.com/ns/{{ .Pod.Namespace }}/sa/{{ .Pod.ServiceAccount }}"
+  podSelector:
+    matchExpressions: [{key: "bad key", operator: DoesNotExist}]
+---
+apiVersion: spire.spiffe.io/v1alpha1
+kind: ClusterSPIFFEID
+metadata:
+  name: bad-value
+spec:
+  spiffeIDTemplate: "spiffe://mycompany.com/ns/{{ .Pod.Namespace }}/sa/{{ .Pod.ServiceAccount }}"
+  namespaceSelector:
+    matchExpressions: [{key: env, operator: NotIn, values: ["has space"]}]
+"#,
+    );
+    let p = plan(&config(), &snap);
+    assert!(ids(&p).is_empty(), "{:?}", ids(&p));
+    for (name, rule) in [
+        ("bad-key", "label key \"bad key\""),
+        ("bad-value", "\"has space\""),
+    ] {
+        let failure = p
+            .failures
+            .iter()
+            .find(|f| f.resource == ResourceRef::ClusterSPIFFEID(name.into()))
+            .unwrap_or_else(|| panic!("{name} is not reported"));
+        assert!(failure.to_string().contains(rule), "{name}: {failure}");
+    }
+}
