@@ -18,10 +18,12 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// The document: `{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[...]}`.
+/// The document: `{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[...]}`. `items`
+/// must be there (an answer without it is not a pod list, and taking it as an empty one would
+/// hide a broken kubelet or proxy); `null` reads as no pods.
 #[derive(Debug, Deserialize)]
 struct PodListDoc {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(deserialize_with = "nullable")]
     items: Vec<Pod>,
 }
 
@@ -279,7 +281,8 @@ mod tests {
     #[test]
     fn null_items_and_fields() {
         assert_eq!(list(r#"{"kind":"PodList","items":null}"#).len(), 0);
-        assert_eq!(list(r#"{"kind":"PodList"}"#).len(), 0);
+        // No `items` at all is not a pod list.
+        assert!(PodList::parse(br#"{"kind":"PodList"}"#, 1, Instant::now()).is_err());
         let l = list(
             r#"{"items":[{"metadata":{"uid":"u","labels":null,"ownerReferences":null},"spec":null,"status":{"containerStatuses":null}}]}"#,
         );

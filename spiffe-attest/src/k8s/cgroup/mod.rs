@@ -198,13 +198,24 @@ fn split_line(text: &str, line: usize) -> Result<&str, CgroupError> {
 ///
 /// Bytes that are not UTF-8 (a cgroup name may hold any) are read as U+FFFD, which is neither
 /// a hex digit nor alphanumeric, so they can neither form nor extend a pod UID or container ID.
+///
+/// A process whose directory has no `cgroup` file (a kernel without cgroups) is in no pod:
+/// `Ok(None)`, as SPIRE answers; a missing process directory stays an error.
 pub fn for_pid(proc_root: &Path, pid: i32) -> Result<Option<PodContainer>, CgroupError> {
-    let path = proc_root.join(pid.to_string()).join("cgroup");
+    let dir = proc_root.join(pid.to_string());
+    let path = dir.join("cgroup");
     let read_error = |source| CgroupError::Read {
         path: path.clone(),
         source,
     };
-    let file = File::open(&path).map_err(read_error)?;
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir.is_dir() => {
+            debug!(pid, "no cgroup file: not in a pod");
+            return Ok(None);
+        }
+        Err(e) => return Err(read_error(e)),
+    };
     let mut bytes = Vec::new();
     file.take(MAX_CGROUP_FILE_LEN + 1)
         .read_to_end(&mut bytes)
