@@ -111,6 +111,20 @@ pub struct K8sData {
     pub poll_retry_interval: Option<DurationValue>,
     /// Only pod selectors.
     pub disable_container_selectors: Option<bool>,
+    /// SPIRE's client-certificate authentication to the kubelet: not supported here, refused
+    /// at configuration (use `token_path` or `use_anonymous_authentication`).
+    pub certificate_path: Option<PathBuf>,
+    /// The key of `certificate_path`: refused with it.
+    pub private_key_path: Option<PathBuf>,
+    /// SPIRE's switch to its newer cgroup container locator. Ours always locates containers as
+    /// that one does (cgroup v1 and v2, systemd and cgroupfs drivers, any runtime), so `true`
+    /// is accepted and `false` (the legacy locator) is refused.
+    pub use_new_container_locator: Option<bool>,
+    /// SPIRE's extra logging of the container locator; ours logs what it finds at debug level
+    /// whatever this says.
+    pub verbose_container_locator_logs: Option<bool>,
+    /// SPIRE's `experimental` block (sigstore image verification): not supported, refused.
+    pub experimental: Option<serde::de::IgnoredAny>,
 }
 
 const PSAT_KEY: &str = "plugins.NodeAttestor.k8s_psat.plugin_data";
@@ -121,6 +135,33 @@ fn non_empty(p: Option<&PathBuf>) -> Option<PathBuf> {
 }
 
 impl K8sData {
+    /// Refuses SPIRE's options this attestor does not implement, naming each.
+    fn refuse_unsupported(&self) -> Result<(), ConfigFileError> {
+        let unsupported = |field: &str, what: &str| {
+            Err(ConfigFileError::invalid(
+                format!("{K8S_KEY}.{field}"),
+                format!("{K8S_KEY}.{field}: {what} is not supported by this agent"),
+            ))
+        };
+        if self.certificate_path.is_some() || self.private_key_path.is_some() {
+            return unsupported(
+                "certificate_path",
+                "client-certificate authentication to the kubelet (use token_path or \
+                 use_anonymous_authentication)",
+            );
+        }
+        if self.use_new_container_locator == Some(false) {
+            return unsupported(
+                "use_new_container_locator",
+                "the legacy container locator (false)",
+            );
+        }
+        if self.experimental.is_some() {
+            return unsupported("experimental", "sigstore image verification");
+        }
+        Ok(())
+    }
+
     /// The attestor's settings; `env` looks up an environment variable.
     fn config(
         &self,
@@ -136,6 +177,7 @@ impl K8sData {
             .clone()
             .filter(|n| !n.is_empty())
             .or_else(|| env(&node_name_env).filter(|n| !n.is_empty()));
+        self.refuse_unsupported()?;
         let read_only = self.kubelet_read_only_port.filter(|p| *p != 0);
         let skip = self.skip_kubelet_verification.unwrap_or(false);
         let anonymous = self.use_anonymous_authentication.unwrap_or(false);
@@ -169,6 +211,19 @@ impl K8sData {
                             "{K8S_KEY}: only one of use_anonymous_authentication or token_path can be specified"
                         ),
                     ));
+                }
+                // A token file that is configured but cannot be read is refused now, not at the
+                // first attestation (it is read again at every request, for rotation).
+                if let Some(path) = &token {
+                    std::fs::File::open(path).map_err(|e| {
+                        ConfigFileError::invalid(
+                            format!("{K8S_KEY}.token_path"),
+                            format!(
+                                "{K8S_KEY}.token_path {} cannot be read: {e}",
+                                path.display()
+                            ),
+                        )
+                    })?;
                 }
                 Kubelet::Secure {
                     port: self
@@ -451,5 +506,58 @@ mod tests {
             msg("[plugins.WorkloadAttestor.unix]\nenabled = false\n"),
             "plugins.WorkloadAttestor.unix: the unix attestor cannot be disabled"
         );
+    }
+
+    #[test]
+    fn k8s_token_file_and_spire_options_we_do_not_have() {
+        const K: &str = "[plugins.WorkloadAttestor.k8s.plugin_data]\n";
+        // A configured token file must be readable at configuration.
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "t").unwrap();
+        let s = settings(&format!("{K}token_path = {:?}\n", token), &[]).unwrap();
+        assert!(matches!(
+            s.k8s_workload.unwrap().kubelet,
+            Kubelet::Secure { auth: KubeletAuth::Token(p), .. } if p == token
+        ));
+        let missing = dir.path().join("missing");
+        let m = msg(&format!("{K}token_path = {:?}\n", missing));
+        assert!(
+            m.starts_with("plugins.WorkloadAttestor.k8s.plugin_data.token_path ")
+                && m.contains("cannot be read"),
+            "{m}"
+        );
+        // SPIRE's options: the new locator is ours already; the rest are refused by name.
+        assert!(
+            settings(
+                &format!(
+                    "{K}use_new_container_locator = true\nverbose_container_locator_logs = true\n"
+                ),
+                &[]
+            )
+            .is_ok()
+        );
+        for (text, field) in [
+            (
+                "certificate_path = \"/c\"\nprivate_key_path = \"/k\"\n",
+                "certificate_path",
+            ),
+            (
+                "use_new_container_locator = false\n",
+                "use_new_container_locator",
+            ),
+            (
+                "[plugins.WorkloadAttestor.k8s.plugin_data.experimental]\nsigstore = {}\n",
+                "experimental",
+            ),
+        ] {
+            let m = msg(&format!("{K}{text}"));
+            assert!(
+                m.starts_with(&format!(
+                    "plugins.WorkloadAttestor.k8s.plugin_data.{field}: "
+                )) && m.ends_with("is not supported by this agent"),
+                "{text}: {m}"
+            );
+        }
     }
 }
