@@ -177,6 +177,30 @@ impl Filter {
     }
 }
 
+// CountAgents and ListAgents each have their own generated filter type, with the same fields.
+macro_rules! filter_from_request {
+    ($($request:ty),+) => {
+        $(impl TryFrom<$request> for Filter {
+            type Error = Status;
+
+            fn try_from(f: $request) -> Result<Self, Status> {
+                Filter::parse(
+                    f.by_attestation_type,
+                    f.by_selector_match.as_ref(),
+                    f.by_banned,
+                    f.by_can_reattest,
+                    &f.by_expires_before,
+                )
+            }
+        })+
+    };
+}
+
+filter_from_request!(
+    api::count_agents_request::Filter,
+    api::list_agents_request::Filter
+);
+
 type AttestStream = futures::stream::BoxStream<'static, Result<api::AttestAgentResponse, Status>>;
 
 /// `RESOURCE_EXHAUSTED` for an address over its attestation rate, with when to try again.
@@ -199,13 +223,7 @@ impl api::agent_server::Agent for AgentApi {
     ) -> Result<Response<api::CountAgentsResponse>, Status> {
         require_admin(&self.state, &request)?;
         let f = request.into_inner().filter.unwrap_or_default();
-        let filter = Filter::parse(
-            f.by_attestation_type,
-            f.by_selector_match.as_ref(),
-            f.by_banned,
-            f.by_can_reattest,
-            &f.by_expires_before,
-        )?;
+        let filter = Filter::try_from(f)?;
         let count = self
             .state
             .with_index(|ix| ix.nodes().filter(|n| filter.keep(n)).count());
@@ -221,13 +239,7 @@ impl api::agent_server::Agent for AgentApi {
         require_admin(&self.state, &request)?;
         let req = request.into_inner();
         let f = req.filter.unwrap_or_default();
-        let filter = Filter::parse(
-            f.by_attestation_type,
-            f.by_selector_match.as_ref(),
-            f.by_banned,
-            f.by_can_reattest,
-            &f.by_expires_before,
-        )?;
+        let filter = Filter::try_from(f)?;
         let mut nodes: Vec<Arc<AttestedNode>> = self.state.with_index(|ix| {
             ix.nodes()
                 .filter(|n| {

@@ -11,7 +11,7 @@ use tracing::info;
 use super::{Caller, caller, ds_status, item_status, ok_status, require_admin};
 use crate::convert::bundle_from_pb;
 use crate::datastore::DatastoreError;
-use crate::state::ServerState;
+use crate::state::{ServerState, add_authorities, edit_bundle};
 
 /// The bundle service.
 #[derive(Debug, Clone)]
@@ -112,26 +112,13 @@ impl api::bundle_server::Bundle for BundleApi {
             .state
             .ds
             .update_bundle(&td, |cur| {
-                let mut b = cur.unwrap_or_else(|| pb::Bundle {
-                    trust_domain: td.clone(),
-                    ..pb::Bundle::default()
-                });
-                let before = b.clone();
-                for c in &req.x509_authorities {
-                    if !b.x509_authorities.iter().any(|x| x.asn1 == c.asn1) {
-                        b.x509_authorities.push(c.clone());
-                    }
-                }
-                for k in &req.jwt_authorities {
-                    if !b.jwt_authorities.iter().any(|x| x.key_id == k.key_id) {
-                        b.jwt_authorities.push(k.clone());
-                    }
-                }
-                if b == before {
-                    return Ok(None);
-                }
-                b.sequence_number += 1;
-                Ok(Some(b))
+                Ok(edit_bundle(cur, &td, |b| {
+                    add_authorities(
+                        b,
+                        req.x509_authorities.iter().cloned(),
+                        &req.jwt_authorities,
+                    );
+                }))
             })
             .await
             .map_err(ds_status)?

@@ -6,8 +6,8 @@ use sqlx::Row;
 
 use spiffe_proto::spire::api::types::Bundle;
 
-use super::events::{ChangeEvent, notify};
-use super::{Backend, Datastore, DatastoreError, now_unix};
+use super::events::{ChangeEvent, notify_and_commit};
+use super::{Backend, Datastore, DatastoreError, already_exists, now_unix};
 
 fn decode(data: &[u8]) -> Result<Bundle, DatastoreError> {
     Bundle::decode(data).map_err(|e| DatastoreError::Corrupt {
@@ -55,30 +55,14 @@ impl Datastore {
     /// [`DatastoreError::Database`] if the write fails.
     pub async fn create_bundle(&self, bundle: &Bundle) -> Result<(), DatastoreError> {
         let mut tx = self.begin_write().await?;
-        let result =
-            sqlx::query("INSERT INTO bundles (trust_domain, data, updated_at) VALUES ($1, $2, $3)")
-                .bind(bundle.trust_domain.clone())
-                .bind(bundle.encode_to_vec())
-                .bind(now_unix())
-                .execute(&mut *tx)
-                .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if super::is_unique_violation(&e) => {
-                return Err(DatastoreError::AlreadyExists(
-                    "bundle already exists".into(),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        notify(
-            self,
-            &mut tx,
-            &ChangeEvent::Bundle(bundle.trust_domain.clone()),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        sqlx::query("INSERT INTO bundles (trust_domain, data, updated_at) VALUES ($1, $2, $3)")
+            .bind(bundle.trust_domain.clone())
+            .bind(bundle.encode_to_vec())
+            .bind(now_unix())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| already_exists(e, "bundle already exists"))?;
+        notify_and_commit(self, tx, &ChangeEvent::Bundle(bundle.trust_domain.clone())).await
     }
 
     /// Reads, changes and writes the bundle of `trust_domain` in one transaction (the row is
@@ -126,8 +110,7 @@ impl Datastore {
             .bind(now_unix())
             .execute(&mut *tx)
             .await?;
-        notify(self, &mut tx, &ChangeEvent::Bundle(trust_domain.to_owned())).await?;
-        tx.commit().await?;
+        notify_and_commit(self, tx, &ChangeEvent::Bundle(trust_domain.to_owned())).await?;
         Ok(Some(next))
     }
 
@@ -138,16 +121,13 @@ impl Datastore {
     /// [`DatastoreError::NotFound`] if the trust domain has no bundle;
     /// [`DatastoreError::Database`] if the write fails.
     pub async fn delete_bundle(&self, trust_domain: &str) -> Result<(), DatastoreError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM bundles WHERE trust_domain = $1")
-            .bind(trust_domain.to_owned())
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(DatastoreError::NotFound("no such bundle".into()));
-        }
-        notify(self, &mut tx, &ChangeEvent::Bundle(trust_domain.to_owned())).await?;
-        tx.commit().await?;
-        Ok(())
+        let write = sqlx::query("DELETE FROM bundles WHERE trust_domain = $1")
+            .bind(trust_domain.to_owned());
+        self.write_one(
+            write,
+            "no such bundle",
+            &ChangeEvent::Bundle(trust_domain.to_owned()),
+        )
+        .await
     }
 }

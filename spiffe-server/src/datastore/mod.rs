@@ -160,6 +160,26 @@ impl Datastore {
         }
     }
 
+    /// Runs `write`, which must touch one row, then notifies `event` and commits.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::NotFound`] with `not_found` if `write` touched no row;
+    /// [`DatastoreError::Database`] if the write or the commit fails.
+    pub(crate) async fn write_one(
+        &self,
+        write: AnyQuery<'_>,
+        not_found: &str,
+        event: &ChangeEvent,
+    ) -> Result<(), DatastoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = write.execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Err(DatastoreError::NotFound(not_found.into()));
+        }
+        events::notify_and_commit(self, tx, event).await
+    }
+
     /// Checks that the database answers.
     ///
     /// # Errors
@@ -182,6 +202,19 @@ pub(crate) fn now_unix() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// A query with its arguments bound, not yet run.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// A failed insert or update: [`DatastoreError::AlreadyExists`] with `what` if it broke a
+/// unique constraint, [`DatastoreError::Database`] otherwise.
+pub(crate) fn already_exists(e: sqlx::Error, what: &str) -> DatastoreError {
+    if is_unique_violation(&e) {
+        DatastoreError::AlreadyExists(what.into())
+    } else {
+        e.into()
+    }
 }
 
 /// Whether a database error is a unique-constraint violation.
