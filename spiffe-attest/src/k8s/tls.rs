@@ -11,6 +11,7 @@ use rustls::server::ParsedCertificate;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use spiffe_core::tls::danger::AcceptAnyServerCert;
 
 use crate::k8s::config::KubeletVerification;
 use crate::k8s::error::K8sError;
@@ -24,7 +25,9 @@ pub(crate) fn client_config(
 ) -> Result<ClientConfig, K8sError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = match verification {
-        KubeletVerification::Skip => Arc::new(AnyCertificate(Arc::clone(&provider))),
+        // Any certificate (`skip_kubelet_verification`), still checking that the peer holds
+        // the key of the certificate it shows.
+        KubeletVerification::Skip => Arc::new(AcceptAnyServerCert::new(Arc::clone(&provider))),
         KubeletVerification::CaFile(path) => {
             let roots = Arc::new(load_roots(path)?);
             if check_name {
@@ -105,24 +108,4 @@ impl ServerCertVerifier for ChainOnly {
     }
 
     spiffe_core::handshake_signature_methods!(provider.signature_verification_algorithms);
-}
-
-/// Accepts any certificate (`skip_kubelet_verification`), still checking that the peer holds
-/// the key of the certificate it shows.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    spiffe_core::handshake_signature_methods!(0.signature_verification_algorithms);
 }

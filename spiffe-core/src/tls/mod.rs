@@ -7,6 +7,7 @@
 //! SPIFFE identities are URIs, and the authorizer is what decides who the server must be.
 
 mod config;
+pub mod danger;
 mod resolver;
 mod signatures;
 mod verifier;

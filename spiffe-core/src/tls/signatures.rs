@@ -17,11 +17,13 @@
 /// use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 /// use rustls::crypto::CryptoProvider;
 ///
-/// /// Trusts every certificate, but still checks that the peer holds its key.
+/// /// Refuses every server (a stand-in for real certificate checks).
 /// #[derive(Debug)]
-/// struct AnyCertificate(Arc<CryptoProvider>);
+/// struct RefuseAll {
+///     provider: Arc<CryptoProvider>,
+/// }
 ///
-/// impl ServerCertVerifier for AnyCertificate {
+/// impl ServerCertVerifier for RefuseAll {
 ///     fn verify_server_cert(
 ///         &self,
 ///         _: &CertificateDer<'_>,
@@ -30,13 +32,14 @@
 ///         _: &[u8],
 ///         _: UnixTime,
 ///     ) -> Result<ServerCertVerified, rustls::Error> {
-///         Ok(ServerCertVerified::assertion())
+///         Err(rustls::Error::General("refused".into()))
 ///     }
 ///
-///     spiffe_core::handshake_signature_methods!(0.signature_verification_algorithms);
+///     spiffe_core::handshake_signature_methods!(provider.signature_verification_algorithms);
 /// }
 ///
-/// let verifier = AnyCertificate(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+/// let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+/// let verifier = RefuseAll { provider };
 /// assert!(!verifier.supported_verify_schemes().is_empty());
 /// ```
 #[macro_export]
