@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::info;
 
 use super::expires_before::parse_expires_before;
-use super::filters::selector_filter;
+use super::filters::{filter_from_requests, selector_filter};
 use super::ratelimit::RateLimiter;
 use super::svid::{ca_status, x509_svid_pb};
 use super::{TlsPeer, ds_status, require_admin, require_agent};
@@ -177,28 +177,17 @@ impl Filter {
     }
 }
 
-// CountAgents and ListAgents each have their own generated filter type, with the same fields.
-macro_rules! filter_from_request {
-    ($($request:ty),+) => {
-        $(impl TryFrom<$request> for Filter {
-            type Error = Status;
-
-            fn try_from(f: $request) -> Result<Self, Status> {
-                Filter::parse(
-                    f.by_attestation_type,
-                    f.by_selector_match.as_ref(),
-                    f.by_banned,
-                    f.by_can_reattest,
-                    &f.by_expires_before,
-                )
-            }
-        })+
-    };
-}
-
-filter_from_request!(
+filter_from_requests!(
+    Filter,
+    |f| Filter::parse(
+        f.by_attestation_type,
+        f.by_selector_match.as_ref(),
+        f.by_banned,
+        f.by_can_reattest,
+        &f.by_expires_before,
+    ),
     api::count_agents_request::Filter,
-    api::list_agents_request::Filter
+    api::list_agents_request::Filter,
 );
 
 type AttestStream = futures::stream::BoxStream<'static, Result<api::AttestAgentResponse, Status>>;

@@ -8,7 +8,7 @@ use spiffe_proto::spire::api::server::entry::v1 as api;
 use spiffe_proto::spire::api::types as pb;
 use tonic::{Request, Response, Status};
 
-use super::filters::{Match, selector_filter};
+use super::filters::{Match, filter_from_requests, selector_filter};
 use super::{item_status, ok_status, require_admin, require_agent};
 use crate::convert::{entry_from_pb, entry_to_pb, id_from_pb};
 use crate::entry::Entry;
@@ -107,29 +107,18 @@ impl Filter {
     }
 }
 
-// CountEntries and ListEntries each have their own generated filter type, with the same fields.
-macro_rules! filter_from_request {
-    ($($request:ty),+) => {
-        $(impl TryFrom<$request> for Filter {
-            type Error = Status;
-
-            fn try_from(f: $request) -> Result<Self, Status> {
-                Filter::parse(
-                    f.by_spiffe_id.as_ref(),
-                    f.by_parent_id.as_ref(),
-                    f.by_selectors.as_ref(),
-                    f.by_federates_with.as_ref(),
-                    f.by_hint.as_ref(),
-                    f.by_downstream,
-                )
-            }
-        })+
-    };
-}
-
-filter_from_request!(
+filter_from_requests!(
+    Filter,
+    |f| Filter::parse(
+        f.by_spiffe_id.as_ref(),
+        f.by_parent_id.as_ref(),
+        f.by_selectors.as_ref(),
+        f.by_federates_with.as_ref(),
+        f.by_hint.as_ref(),
+        f.by_downstream,
+    ),
     api::count_entries_request::Filter,
-    api::list_entries_request::Filter
+    api::list_entries_request::Filter,
 );
 
 /// Clears the fields an output mask leaves out (no mask: everything).
