@@ -3,11 +3,17 @@
 
 use prost::Message;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use spiffe_proto::spire::api::types::Bundle;
 
 use super::events::{ChangeEvent, notify_and_commit};
 use super::{Backend, Datastore, DatastoreError, already_exists, now_unix};
+
+/// The bundle in a row's `data` column.
+fn from_row(row: &AnyRow) -> Result<Bundle, DatastoreError> {
+    decode(&row.try_get::<Vec<u8>, _>("data")?)
+}
 
 fn decode(data: &[u8]) -> Result<Bundle, DatastoreError> {
     Bundle::decode(data).map_err(|e| DatastoreError::Corrupt {
@@ -24,12 +30,9 @@ impl Datastore {
     /// [`DatastoreError::Database`] if the query fails; [`DatastoreError::Corrupt`] if the
     /// stored bundle does not decode.
     pub async fn fetch_bundle(&self, trust_domain: &str) -> Result<Option<Bundle>, DatastoreError> {
-        let row = sqlx::query("SELECT data FROM bundles WHERE trust_domain = $1")
-            .bind(trust_domain.to_owned())
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| decode(&r.try_get::<Vec<u8>, _>("data")?))
-            .transpose()
+        let query = sqlx::query("SELECT data FROM bundles WHERE trust_domain = $1")
+            .bind(trust_domain.to_owned());
+        self.fetch_optional(query, from_row).await
     }
 
     /// Every bundle, ordered by trust domain.
@@ -39,12 +42,11 @@ impl Datastore {
     /// [`DatastoreError::Database`] if the query fails; [`DatastoreError::Corrupt`] if a stored
     /// bundle does not decode.
     pub async fn list_bundles(&self) -> Result<Vec<Bundle>, DatastoreError> {
-        let rows = sqlx::query("SELECT data FROM bundles ORDER BY trust_domain")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| decode(&r.try_get::<Vec<u8>, _>("data")?))
-            .collect()
+        self.fetch_all(
+            sqlx::query("SELECT data FROM bundles ORDER BY trust_domain"),
+            from_row,
+        )
+        .await
     }
 
     /// Creates a bundle; an existing one of the same trust domain is an error.
@@ -91,7 +93,7 @@ impl Datastore {
             .bind(trust_domain.to_owned())
             .fetch_optional(&mut *tx)
             .await?
-            .map(|r| decode(&r.try_get::<Vec<u8>, _>("data")?))
+            .map(|r| from_row(&r))
             .transpose()?;
         let existed = current.is_some();
         let unchanged = current.clone();

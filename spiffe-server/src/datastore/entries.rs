@@ -165,12 +165,8 @@ impl Datastore {
     /// stored row does not read back.
     pub async fn fetch_entry(&self, id: &str) -> Result<Option<Entry>, DatastoreError> {
         let sql = format!("SELECT {COLUMNS} FROM registered_entries WHERE id = $1");
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .map(|r| from_row(&r))
-            .transpose()
+        self.fetch_optional(sqlx::query(AssertSqlSafe(sql)).bind(id), from_row)
+            .await
     }
 
     /// Every entry (for loading the in-memory index).
@@ -181,10 +177,8 @@ impl Datastore {
     /// row does not read back.
     pub async fn list_entries(&self) -> Result<Vec<Entry>, DatastoreError> {
         let sql = format!("SELECT {COLUMNS} FROM registered_entries");
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(from_row).collect()
+        self.fetch_all(sqlx::query(AssertSqlSafe(sql)), from_row)
+            .await
     }
 
     /// Number of entries.

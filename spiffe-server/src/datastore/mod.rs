@@ -19,7 +19,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};
 use thiserror::Error;
 use tracing::info;
@@ -178,6 +178,41 @@ impl Datastore {
             return Err(DatastoreError::NotFound(not_found.into()));
         }
         events::notify_and_commit(self, tx, event).await
+    }
+
+    /// Runs `query` and reads the row it returns, if any, with `read`.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the query fails; what `read` returns.
+    pub(crate) async fn fetch_optional<T>(
+        &self,
+        query: AnyQuery<'_>,
+        read: impl Fn(&AnyRow) -> Result<T, DatastoreError>,
+    ) -> Result<Option<T>, DatastoreError> {
+        query
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| read(&r))
+            .transpose()
+    }
+
+    /// Runs `query` and reads every row it returns with `read`.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the query fails; what `read` returns.
+    pub(crate) async fn fetch_all<T>(
+        &self,
+        query: AnyQuery<'_>,
+        read: impl Fn(&AnyRow) -> Result<T, DatastoreError>,
+    ) -> Result<Vec<T>, DatastoreError> {
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(read)
+            .collect()
     }
 
     /// Checks that the database answers.

@@ -180,12 +180,11 @@ impl Datastore {
     /// stored row does not read back.
     pub async fn fetch_node(&self, id: &SpiffeId) -> Result<Option<AttestedNode>, DatastoreError> {
         let sql = format!("SELECT {COLUMNS} FROM attested_nodes WHERE spiffe_id = $1");
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(id.to_string())
-            .fetch_optional(self.pool())
-            .await?
-            .map(|r| from_row(&r))
-            .transpose()
+        self.fetch_optional(
+            sqlx::query(AssertSqlSafe(sql)).bind(id.to_string()),
+            from_row,
+        )
+        .await
     }
 
     /// Every agent.
@@ -196,10 +195,8 @@ impl Datastore {
     /// row does not read back.
     pub async fn list_nodes(&self) -> Result<Vec<AttestedNode>, DatastoreError> {
         let sql = format!("SELECT {COLUMNS} FROM attested_nodes ORDER BY spiffe_id");
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(from_row).collect()
+        self.fetch_all(sqlx::query(AssertSqlSafe(sql)), from_row)
+            .await
     }
 
     /// Evicts an agent: its record is deleted, so it must attest again. Returns it.
