@@ -399,38 +399,10 @@ impl X509Authority {
     }
 }
 
-/// A DNS name as a certificate may carry it: labels of `[A-Za-z0-9-]`, 1 to 63 bytes, not
-/// starting or ending with `-`, at most 253 bytes in all; a leading `*.` wildcard is allowed.
+/// A DNS name as a certificate may carry it ([`spiffe_core::dns::check_dns_name`]).
 pub(crate) fn check_dns_name(name: &str) -> Result<(), CaError> {
-    let err = |reason| CaError::DnsName {
-        name: name.to_owned(),
-        reason,
-    };
-    if name.is_empty() {
-        return Err(err("empty"));
-    }
-    if name.len() > 253 {
-        return Err(err("longer than 253 bytes"));
-    }
-    let body = name.strip_prefix("*.").unwrap_or(name);
-    for label in body.split('.') {
-        if label.is_empty() {
-            return Err(err("empty label"));
-        }
-        if label.len() > 63 {
-            return Err(err("label longer than 63 bytes"));
-        }
-        if !label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            return Err(err("labels may hold only letters, digits and '-'"));
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Err(err("labels must not start or end with '-'"));
-        }
-    }
-    Ok(())
+    spiffe_core::dns::check_dns_name(name)
+        .map_err(|spiffe_core::DnsNameError { name, reason }| CaError::DnsName { name, reason })
 }
 
 #[cfg(test)]

@@ -103,21 +103,11 @@ impl OfflineInput {
                     self.add_value(source_name, index, item)?;
                 }
             }
-            "Pod" => s
-                .pods
-                .push(Arc::new(serde_json::from_value(value).map_err(object)?)),
-            "Node" => s
-                .nodes
-                .push(Arc::new(serde_json::from_value(value).map_err(object)?)),
-            "Namespace" => s
-                .namespaces
-                .push(Arc::new(serde_json::from_value(value).map_err(object)?)),
-            "ClusterSPIFFEID" => s
-                .cluster_spiffe_ids
-                .push(Arc::new(serde_json::from_value(value).map_err(object)?)),
-            "ClusterStaticEntry" => s
-                .static_entries
-                .push(Arc::new(serde_json::from_value(value).map_err(object)?)),
+            "Pod" => s.pods.push(decode(value, object)?),
+            "Node" => s.nodes.push(decode(value, object)?),
+            "Namespace" => s.namespaces.push(decode(value, object)?),
+            "ClusterSPIFFEID" => s.cluster_spiffe_ids.push(decode(value, object)?),
+            "ClusterStaticEntry" => s.static_entries.push(decode(value, object)?),
             other => self.notes.push(format!(
                 "{source_name}: document {index}: kind {other:?} is not used, skipped"
             )),
@@ -213,4 +203,12 @@ pub fn read_documents<'a>(
     }
     input.complete();
     Ok(input)
+}
+
+/// An object decoded from its JSON document, shared; `object` words a decoding error.
+fn decode<T: serde::de::DeserializeOwned>(
+    value: Value,
+    object: impl FnOnce(serde_json::Error) -> OfflineError,
+) -> Result<Arc<T>, OfflineError> {
+    serde_json::from_value(value).map(Arc::new).map_err(object)
 }

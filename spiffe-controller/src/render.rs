@@ -276,33 +276,13 @@ fn checked_id(
     Ok(id)
 }
 
-/// A DNS name as the server accepts it.
+/// A DNS name as the server accepts it ([`spiffe_core::dns::check_dns_name`]).
+///
+/// # Errors
+///
+/// The rule the name breaks, as [`spiffe_core::DnsNameError::reason`] words it.
 pub fn check_dns_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        return Err("empty");
-    }
-    if name.len() > 253 {
-        return Err("longer than 253 characters");
-    }
-    let body = name.strip_prefix("*.").unwrap_or(name);
-    for label in body.split('.') {
-        if label.is_empty() {
-            return Err("empty label");
-        }
-        if label.len() > 63 {
-            return Err("label longer than 63 characters");
-        }
-        if !label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            return Err("labels may hold only letters, digits and '-'");
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Err("labels must not start or end with '-'");
-        }
-    }
-    Ok(())
+    spiffe_core::dns::check_dns_name(name).map_err(|e| e.reason)
 }
 
 /// The parent ID of entries for pods on `node`.

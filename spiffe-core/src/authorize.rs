@@ -41,25 +41,22 @@ pub trait Authorizer: Send + Sync + fmt::Debug {
     ) -> Result<(), AuthorizationError>;
 }
 
-impl<A: Authorizer + ?Sized> Authorizer for Arc<A> {
-    fn authorize(
-        &self,
-        peer: &SpiffeId,
-        chain: &[CertificateDer<'_>],
-    ) -> Result<(), AuthorizationError> {
-        (**self).authorize(peer, chain)
-    }
+/// `Arc<A>` and `Box<A>` admit what `A` admits.
+macro_rules! forward_authorizer {
+    ($($pointer:ident),+) => {
+        $(impl<A: Authorizer + ?Sized> Authorizer for $pointer<A> {
+            fn authorize(
+                &self,
+                peer: &SpiffeId,
+                chain: &[CertificateDer<'_>],
+            ) -> Result<(), AuthorizationError> {
+                (**self).authorize(peer, chain)
+            }
+        })+
+    };
 }
 
-impl<A: Authorizer + ?Sized> Authorizer for Box<A> {
-    fn authorize(
-        &self,
-        peer: &SpiffeId,
-        chain: &[CertificateDer<'_>],
-    ) -> Result<(), AuthorizationError> {
-        (**self).authorize(peer, chain)
-    }
-}
+forward_authorizer!(Arc, Box);
 
 /// Admits any verified peer.
 pub fn any() -> Any {

@@ -7,6 +7,7 @@
 //! - [`Authorizer`]: which verified peers are admitted, and why not.
 //! - [`SvidSource`] / [`BundleSource`]: where the current SVID and bundles come from.
 //! - [`tls`] (feature `rustls`): verifiers, resolvers and mTLS configs for rustls.
+//! - [`dns`]: the DNS names an X509-SVID may carry.
 //! - [`duration`]: Go's duration syntax and text, as SPIRE's configuration writes durations;
 //!   [`backoff`]: retry delays with jitter.
 //!
@@ -17,6 +18,7 @@ mod asn1;
 pub mod authorize;
 pub mod backoff;
 pub mod bundle;
+pub mod dns;
 pub mod duration;
 pub mod id;
 pub mod jwt;
@@ -34,6 +36,7 @@ pub use rustls_pki_types as pki_types;
 pub use asn1::DecodeError;
 pub use authorize::{AuthorizationError, Authorizer};
 pub use bundle::{Bundle, BundleError, BundleSet, JwtBundle, X509Bundle};
+pub use dns::DnsNameError;
 pub use id::{IdError, SpiffeId, TrustDomain};
 pub use jwt::{JwtError, JwtSvid};
 pub use key::{KeyError, PrivateKey, PublicKey};

@@ -293,42 +293,15 @@ pub fn validate_entry_id(id: &str) -> Result<(), EntryError> {
     Ok(())
 }
 
-/// A DNS name as SPIRE accepts it for entries.
+/// A DNS name as SPIRE accepts it for entries ([`spiffe_core::dns::check_dns_name`]).
 ///
 /// # Errors
 ///
 /// [`EntryError::DnsName`] naming the rule broken (empty, too long, an empty or too long label,
 /// a character outside `[A-Za-z0-9-]`, a label starting or ending with `-`).
 pub fn validate_dns_name(name: &str) -> Result<(), EntryError> {
-    let err = |reason| EntryError::DnsName {
-        name: name.to_owned(),
-        reason,
-    };
-    if name.is_empty() {
-        return Err(err("empty"));
-    }
-    if name.len() > 253 {
-        return Err(err("longer than 253 characters"));
-    }
-    let body = name.strip_prefix("*.").unwrap_or(name);
-    for label in body.split('.') {
-        if label.is_empty() {
-            return Err(err("empty label"));
-        }
-        if label.len() > 63 {
-            return Err(err("label longer than 63 characters"));
-        }
-        if !label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            return Err(err("labels may hold only letters, digits and '-'"));
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Err(err("labels must not start or end with '-'"));
-        }
-    }
-    Ok(())
+    spiffe_core::dns::check_dns_name(name)
+        .map_err(|spiffe_core::DnsNameError { name, reason }| EntryError::DnsName { name, reason })
 }
 
 #[cfg(test)]

@@ -344,37 +344,21 @@ impl ServerState {
         let stored = self
             .ds
             .update_bundle(&td, |current| {
-                let mut b = current.unwrap_or_else(|| pb::Bundle {
-                    trust_domain: td.clone(),
-                    ..pb::Bundle::default()
-                });
-                let before = b.clone();
-                b.x509_authorities.retain(|c| {
-                    CertificateInfo::parse(&rustls_pki_types::CertificateDer::from(
-                        c.asn1.as_slice(),
-                    ))
-                    .map_or(true, |i| i.not_after > now)
-                });
-                for (der, _) in &mine_x509 {
-                    if !b.x509_authorities.iter().any(|c| &c.asn1 == der) {
-                        b.x509_authorities.push(pb::X509Certificate {
-                            asn1: der.clone(),
-                            tainted: false,
-                        });
-                    }
-                }
-                b.jwt_authorities
-                    .retain(|k| k.expires_at == 0 || k.expires_at > now);
-                for k in &mine_jwt {
-                    if !b.jwt_authorities.iter().any(|x| x.key_id == k.key_id) {
-                        b.jwt_authorities.push(k.clone());
-                    }
-                }
-                if b == before {
-                    return Ok(None);
-                }
-                b.sequence_number += 1;
-                Ok(Some(b))
+                Ok(edit_bundle(current, &td, |b| {
+                    b.x509_authorities.retain(|c| {
+                        CertificateInfo::parse(&rustls_pki_types::CertificateDer::from(
+                            c.asn1.as_slice(),
+                        ))
+                        .map_or(true, |i| i.not_after > now)
+                    });
+                    b.jwt_authorities
+                        .retain(|k| k.expires_at == 0 || k.expires_at > now);
+                    let x509 = mine_x509.iter().map(|(der, _)| pb::X509Certificate {
+                        asn1: der.clone(),
+                        tainted: false,
+                    });
+                    add_authorities(b, x509, &mine_jwt);
+                }))
             })
             .await?;
         if let Some(b) = stored {
@@ -402,5 +386,44 @@ impl spiffe_core::BundleSource for StateBundles {
 
     fn jwt_bundle(&self, td: &spiffe_core::TrustDomain) -> Option<Arc<spiffe_core::JwtBundle>> {
         self.0.core_bundle(td.name()).map(|b| b.jwt_shared())
+    }
+}
+
+/// The stored bundle of `trust_domain` (or a new, empty one) after `edit`, with its sequence
+/// number bumped; `None` if `edit` changed nothing.
+pub(crate) fn edit_bundle(
+    current: Option<pb::Bundle>,
+    trust_domain: &str,
+    edit: impl FnOnce(&mut pb::Bundle),
+) -> Option<pb::Bundle> {
+    let mut b = current.unwrap_or_else(|| pb::Bundle {
+        trust_domain: trust_domain.to_owned(),
+        ..pb::Bundle::default()
+    });
+    let before = b.clone();
+    edit(&mut b);
+    if b == before {
+        return None;
+    }
+    b.sequence_number += 1;
+    Some(b)
+}
+
+/// Adds to `b` the X.509 authorities it lacks (by certificate) and the JWT authorities it lacks
+/// (by key ID).
+pub(crate) fn add_authorities<'a>(
+    b: &mut pb::Bundle,
+    x509: impl IntoIterator<Item = pb::X509Certificate>,
+    jwt: impl IntoIterator<Item = &'a pb::JwtKey>,
+) {
+    for c in x509 {
+        if !b.x509_authorities.iter().any(|x| x.asn1 == c.asn1) {
+            b.x509_authorities.push(c);
+        }
+    }
+    for k in jwt {
+        if !b.jwt_authorities.iter().any(|x| x.key_id == k.key_id) {
+            b.jwt_authorities.push(k.clone());
+        }
     }
 }

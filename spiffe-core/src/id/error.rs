@@ -124,10 +124,12 @@ pub enum IdError {
     },
 }
 
-impl IdError {
-    /// The byte offset the error points at, if it concerns one place of the input.
-    pub fn offset(&self) -> Option<usize> {
-        match self {
+/// The `offset` field of an `&IdError` or `&mut IdError` (by reference, as the operand is),
+/// for the variants that point at one place of the input; `None` for the others. Listing every
+/// variant makes a new one say whether it has an offset.
+macro_rules! offset_field {
+    ($error:expr) => {
+        match $error {
             IdError::Empty | IdError::TooLong { .. } | IdError::TrustDomainTooLong { .. } => None,
             IdError::WrongScheme { offset }
             | IdError::MissingTrustDomain { offset }
@@ -143,64 +145,23 @@ impl IdError {
             | IdError::TrailingSlash { offset }
             | IdError::BadPathChar { offset, .. }
             | IdError::UnexpectedPath { offset }
-            | IdError::PathNotAbsolute { offset } => Some(*offset),
+            | IdError::PathNotAbsolute { offset } => Some(offset),
         }
+    };
+}
+
+impl IdError {
+    /// The byte offset the error points at, if it concerns one place of the input.
+    pub fn offset(&self) -> Option<usize> {
+        offset_field!(self).copied()
     }
 
     /// The same error with every offset moved by `delta` bytes (used when a part is validated
     /// on its own and the error must point into the whole input).
-    pub(crate) fn shifted(self, delta: usize) -> Self {
-        use IdError::*;
-        match self {
-            WrongScheme { offset } => WrongScheme {
-                offset: offset + delta,
-            },
-            MissingTrustDomain { offset } => MissingTrustDomain {
-                offset: offset + delta,
-            },
-            UppercaseTrustDomain { offset, ch } => UppercaseTrustDomain {
-                offset: offset + delta,
-                ch,
-            },
-            BadTrustDomainChar { offset, ch } => BadTrustDomainChar {
-                offset: offset + delta,
-                ch,
-            },
-            Userinfo { offset } => Userinfo {
-                offset: offset + delta,
-            },
-            Port { offset } => Port {
-                offset: offset + delta,
-            },
-            PercentEncoded { offset } => PercentEncoded {
-                offset: offset + delta,
-            },
-            Query { offset } => Query {
-                offset: offset + delta,
-            },
-            Fragment { offset } => Fragment {
-                offset: offset + delta,
-            },
-            EmptySegment { offset } => EmptySegment {
-                offset: offset + delta,
-            },
-            DotSegment { offset } => DotSegment {
-                offset: offset + delta,
-            },
-            TrailingSlash { offset } => TrailingSlash {
-                offset: offset + delta,
-            },
-            BadPathChar { offset, ch } => BadPathChar {
-                offset: offset + delta,
-                ch,
-            },
-            UnexpectedPath { offset } => UnexpectedPath {
-                offset: offset + delta,
-            },
-            PathNotAbsolute { offset } => PathNotAbsolute {
-                offset: offset + delta,
-            },
-            other => other,
+    pub(crate) fn shifted(mut self, delta: usize) -> Self {
+        if let Some(offset) = offset_field!(&mut self) {
+            *offset += delta;
         }
+        self
     }
 }

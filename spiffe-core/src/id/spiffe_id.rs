@@ -1,7 +1,5 @@
 //! [`SpiffeId`]: `spiffe://<trust domain>/<path>`.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use super::rules::{self, Case, MAX_ID_LEN, SCHEME_PREFIX};
@@ -148,45 +146,6 @@ impl SpiffeId {
     }
 }
 
-impl fmt::Display for SpiffeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.id)
-    }
-}
-
-impl fmt::Debug for SpiffeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SpiffeId({})", self.id)
-    }
-}
-
-impl FromStr for SpiffeId {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl TryFrom<&str> for SpiffeId {
-    type Error = IdError;
-    fn try_from(s: &str) -> Result<Self, Self::Error> {
-        Self::parse(s)
-    }
-}
-
-impl TryFrom<String> for SpiffeId {
-    type Error = IdError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl AsRef<str> for SpiffeId {
-    fn as_ref(&self) -> &str {
-        &self.id
-    }
-}
-
 impl PartialEq<str> for SpiffeId {
     fn eq(&self, other: &str) -> bool {
         &*self.id == other
@@ -199,14 +158,4 @@ impl PartialEq<&str> for SpiffeId {
     }
 }
 
-impl serde::Serialize for SpiffeId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.id)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for SpiffeId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(super::ParseVisitor::new("a SPIFFE ID", SpiffeId::parse))
-    }
-}
+super::string_id_impls!(SpiffeId, id, "a SPIFFE ID");

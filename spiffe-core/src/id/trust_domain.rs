@@ -1,8 +1,6 @@
 //! [`TrustDomain`]: the authority part of a SPIFFE ID.
 
 use std::borrow::Borrow;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use super::rules::{self, Case, SCHEME_PREFIX};
@@ -101,62 +99,10 @@ impl TrustDomain {
     }
 }
 
-impl fmt::Display for TrustDomain {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)
-    }
-}
-
-impl fmt::Debug for TrustDomain {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TrustDomain({})", self.name)
-    }
-}
-
-impl FromStr for TrustDomain {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl TryFrom<&str> for TrustDomain {
-    type Error = IdError;
-    fn try_from(s: &str) -> Result<Self, Self::Error> {
-        Self::parse(s)
-    }
-}
-
-impl TryFrom<String> for TrustDomain {
-    type Error = IdError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl AsRef<str> for TrustDomain {
-    fn as_ref(&self) -> &str {
-        &self.name
-    }
-}
-
 impl Borrow<str> for TrustDomain {
     fn borrow(&self) -> &str {
         &self.name
     }
 }
 
-impl serde::Serialize for TrustDomain {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.name)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for TrustDomain {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(super::ParseVisitor::new(
-            "a trust domain name",
-            TrustDomain::parse,
-        ))
-    }
-}
+super::string_id_impls!(TrustDomain, name, "a trust domain name");

@@ -7,12 +7,17 @@
 //! SPIFFE identities are URIs, and the authorizer is what decides who the server must be.
 
 mod config;
+pub mod danger;
 mod resolver;
+mod signatures;
 mod verifier;
 
 pub use config::MtlsConfig;
 pub use resolver::SvidResolver;
 pub use verifier::{PeerRefused, SpiffeClientCertVerifier, SpiffeServerCertVerifier};
+
+/// The rustls crate this module builds on (and [`crate::handshake_signature_methods`] names).
+pub use rustls;
 
 use rustls_pki_types::CertificateDer;
 

@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::info;
 
 use super::expires_before::parse_expires_before;
-use super::filters::selector_filter;
+use super::filters::{filter_from_requests, selector_filter};
 use super::ratelimit::RateLimiter;
 use super::svid::{ca_status, x509_svid_pb};
 use super::{TlsPeer, ds_status, require_admin, require_agent};
@@ -177,6 +177,19 @@ impl Filter {
     }
 }
 
+filter_from_requests!(
+    Filter,
+    |f| Filter::parse(
+        f.by_attestation_type,
+        f.by_selector_match.as_ref(),
+        f.by_banned,
+        f.by_can_reattest,
+        &f.by_expires_before,
+    ),
+    api::count_agents_request::Filter,
+    api::list_agents_request::Filter,
+);
+
 type AttestStream = futures::stream::BoxStream<'static, Result<api::AttestAgentResponse, Status>>;
 
 /// `RESOURCE_EXHAUSTED` for an address over its attestation rate, with when to try again.
@@ -199,13 +212,7 @@ impl api::agent_server::Agent for AgentApi {
     ) -> Result<Response<api::CountAgentsResponse>, Status> {
         require_admin(&self.state, &request)?;
         let f = request.into_inner().filter.unwrap_or_default();
-        let filter = Filter::parse(
-            f.by_attestation_type,
-            f.by_selector_match.as_ref(),
-            f.by_banned,
-            f.by_can_reattest,
-            &f.by_expires_before,
-        )?;
+        let filter = Filter::try_from(f)?;
         let count = self
             .state
             .with_index(|ix| ix.nodes().filter(|n| filter.keep(n)).count());
@@ -221,13 +228,7 @@ impl api::agent_server::Agent for AgentApi {
         require_admin(&self.state, &request)?;
         let req = request.into_inner();
         let f = req.filter.unwrap_or_default();
-        let filter = Filter::parse(
-            f.by_attestation_type,
-            f.by_selector_match.as_ref(),
-            f.by_banned,
-            f.by_can_reattest,
-            &f.by_expires_before,
-        )?;
+        let filter = Filter::try_from(f)?;
         let mut nodes: Vec<Arc<AttestedNode>> = self.state.with_index(|ix| {
             ix.nodes()
                 .filter(|n| {

@@ -11,7 +11,7 @@ use tracing::info;
 use super::{Caller, caller, ds_status, item_status, ok_status, require_admin};
 use crate::convert::bundle_from_pb;
 use crate::datastore::DatastoreError;
-use crate::state::ServerState;
+use crate::state::{ServerState, add_authorities, edit_bundle};
 
 /// The bundle service.
 #[derive(Debug, Clone)]
@@ -72,6 +72,25 @@ impl BundleApi {
         info!(trust_domain = %td, "federated bundle stored");
         Ok(stored)
     }
+
+    /// [`BundleApi::set`] for each bundle of a batch, each outcome as `result(status, bundle)`
+    /// (the stored bundle, or none after a failure).
+    async fn set_each<R>(
+        &self,
+        bundles: Vec<pb::Bundle>,
+        create_only: bool,
+        update_only: bool,
+        result: impl Fn(Option<pb::Status>, Option<pb::Bundle>) -> R,
+    ) -> Vec<R> {
+        let mut results = Vec::with_capacity(bundles.len());
+        for b in bundles {
+            results.push(match self.set(&b, create_only, update_only).await {
+                Ok(stored) => result(Some(ok_status()), Some(stored)),
+                Err(s) => result(Some(item_status(&s)), None),
+            });
+        }
+        results
+    }
 }
 
 #[tonic::async_trait]
@@ -112,26 +131,13 @@ impl api::bundle_server::Bundle for BundleApi {
             .state
             .ds
             .update_bundle(&td, |cur| {
-                let mut b = cur.unwrap_or_else(|| pb::Bundle {
-                    trust_domain: td.clone(),
-                    ..pb::Bundle::default()
-                });
-                let before = b.clone();
-                for c in &req.x509_authorities {
-                    if !b.x509_authorities.iter().any(|x| x.asn1 == c.asn1) {
-                        b.x509_authorities.push(c.clone());
-                    }
-                }
-                for k in &req.jwt_authorities {
-                    if !b.jwt_authorities.iter().any(|x| x.key_id == k.key_id) {
-                        b.jwt_authorities.push(k.clone());
-                    }
-                }
-                if b == before {
-                    return Ok(None);
-                }
-                b.sequence_number += 1;
-                Ok(Some(b))
+                Ok(edit_bundle(cur, &td, |b| {
+                    add_authorities(
+                        b,
+                        req.x509_authorities.iter().cloned(),
+                        &req.jwt_authorities,
+                    );
+                }))
             })
             .await
             .map_err(ds_status)?
@@ -211,19 +217,17 @@ impl api::bundle_server::Bundle for BundleApi {
         request: Request<api::BatchCreateFederatedBundleRequest>,
     ) -> Result<Response<api::BatchCreateFederatedBundleResponse>, Status> {
         require_admin(&self.state, &request)?;
-        let mut results = Vec::new();
-        for b in request.into_inner().bundle {
-            results.push(match self.set(&b, true, false).await {
-                Ok(stored) => api::batch_create_federated_bundle_response::Result {
-                    status: Some(ok_status()),
-                    bundle: Some(stored),
+        let results = self
+            .set_each(
+                request.into_inner().bundle,
+                true,
+                false,
+                |status, bundle| api::batch_create_federated_bundle_response::Result {
+                    status,
+                    bundle,
                 },
-                Err(s) => api::batch_create_federated_bundle_response::Result {
-                    status: Some(item_status(&s)),
-                    bundle: None,
-                },
-            });
-        }
+            )
+            .await;
         Ok(Response::new(api::BatchCreateFederatedBundleResponse {
             results,
         }))
@@ -234,19 +238,17 @@ impl api::bundle_server::Bundle for BundleApi {
         request: Request<api::BatchUpdateFederatedBundleRequest>,
     ) -> Result<Response<api::BatchUpdateFederatedBundleResponse>, Status> {
         require_admin(&self.state, &request)?;
-        let mut results = Vec::new();
-        for b in request.into_inner().bundle {
-            results.push(match self.set(&b, false, true).await {
-                Ok(stored) => api::batch_update_federated_bundle_response::Result {
-                    status: Some(ok_status()),
-                    bundle: Some(stored),
+        let results = self
+            .set_each(
+                request.into_inner().bundle,
+                false,
+                true,
+                |status, bundle| api::batch_update_federated_bundle_response::Result {
+                    status,
+                    bundle,
                 },
-                Err(s) => api::batch_update_federated_bundle_response::Result {
-                    status: Some(item_status(&s)),
-                    bundle: None,
-                },
-            });
-        }
+            )
+            .await;
         Ok(Response::new(api::BatchUpdateFederatedBundleResponse {
             results,
         }))
@@ -257,19 +259,17 @@ impl api::bundle_server::Bundle for BundleApi {
         request: Request<api::BatchSetFederatedBundleRequest>,
     ) -> Result<Response<api::BatchSetFederatedBundleResponse>, Status> {
         require_admin(&self.state, &request)?;
-        let mut results = Vec::new();
-        for b in request.into_inner().bundle {
-            results.push(match self.set(&b, false, false).await {
-                Ok(stored) => api::batch_set_federated_bundle_response::Result {
-                    status: Some(ok_status()),
-                    bundle: Some(stored),
+        let results = self
+            .set_each(
+                request.into_inner().bundle,
+                false,
+                false,
+                |status, bundle| api::batch_set_federated_bundle_response::Result {
+                    status,
+                    bundle,
                 },
-                Err(s) => api::batch_set_federated_bundle_response::Result {
-                    status: Some(item_status(&s)),
-                    bundle: None,
-                },
-            });
-        }
+            )
+            .await;
         Ok(Response::new(api::BatchSetFederatedBundleResponse {
             results,
         }))

@@ -8,7 +8,7 @@ use spiffe_proto::spire::api::server::entry::v1 as api;
 use spiffe_proto::spire::api::types as pb;
 use tonic::{Request, Response, Status};
 
-use super::filters::{Match, selector_filter};
+use super::filters::{Match, filter_from_requests, selector_filter};
 use super::{item_status, ok_status, require_admin, require_agent};
 use crate::convert::{entry_from_pb, entry_to_pb, id_from_pb};
 use crate::entry::Entry;
@@ -107,102 +107,79 @@ impl Filter {
     }
 }
 
+filter_from_requests!(
+    Filter,
+    |f| Filter::parse(
+        f.by_spiffe_id.as_ref(),
+        f.by_parent_id.as_ref(),
+        f.by_selectors.as_ref(),
+        f.by_federates_with.as_ref(),
+        f.by_hint.as_ref(),
+        f.by_downstream,
+    ),
+    api::count_entries_request::Filter,
+    api::list_entries_request::Filter,
+);
+
 /// Clears the fields an output mask leaves out (no mask: everything).
 pub(crate) fn masked(e: &Entry, mask: Option<&pb::EntryMask>) -> pb::Entry {
     let mut out = entry_to_pb(e);
     let Some(m) = mask else {
         return out;
     };
-    if !m.spiffe_id {
-        out.spiffe_id = None;
+    // Each field the mask leaves out goes back to its default (unset, empty, zero, false).
+    macro_rules! clear_unmasked {
+        ($($field:ident),+ $(,)?) => {
+            $(if !m.$field {
+                out.$field = Default::default();
+            })+
+        };
     }
-    if !m.parent_id {
-        out.parent_id = None;
-    }
-    if !m.selectors {
-        out.selectors.clear();
-    }
-    if !m.x509_svid_ttl {
-        out.x509_svid_ttl = 0;
-    }
-    if !m.federates_with {
-        out.federates_with.clear();
-    }
-    if !m.admin {
-        out.admin = false;
-    }
-    if !m.downstream {
-        out.downstream = false;
-    }
-    if !m.expires_at {
-        out.expires_at = 0;
-    }
-    if !m.dns_names {
-        out.dns_names.clear();
-    }
-    if !m.revision_number {
-        out.revision_number = 0;
-    }
-    if !m.store_svid {
-        out.store_svid = false;
-    }
-    if !m.jwt_svid_ttl {
-        out.jwt_svid_ttl = 0;
-    }
-    if !m.hint {
-        out.hint.clear();
-    }
-    if !m.created_at {
-        out.created_at = 0;
-    }
-    if !m.additional_attributes {
-        out.additional_attributes = None;
-    }
+    clear_unmasked!(
+        spiffe_id,
+        parent_id,
+        selectors,
+        x509_svid_ttl,
+        federates_with,
+        admin,
+        downstream,
+        expires_at,
+        dns_names,
+        revision_number,
+        store_svid,
+        jwt_svid_ttl,
+        hint,
+        created_at,
+        additional_attributes,
+    );
     out
 }
 
 /// Applies the fields an input mask selects from `new` onto `old`.
 fn apply_mask(old: &Entry, new: &Entry, m: &pb::EntryMask) -> Entry {
     let mut e = old.clone();
-    if m.spiffe_id {
-        e.spiffe_id = new.spiffe_id.clone();
+    // Each masked field of `new` replaces the field of the same name in `e`.
+    macro_rules! take_masked {
+        ($($mask:ident => $($field:ident),+;)+) => {
+            $(if m.$mask {
+                $(e.$field.clone_from(&new.$field);)+
+            })+
+        };
     }
-    if m.parent_id {
-        e.parent_id = new.parent_id.clone();
-    }
-    if m.selectors {
-        e.selectors = new.selectors.clone();
-    }
-    if m.x509_svid_ttl {
-        e.x509_svid_ttl = new.x509_svid_ttl;
-    }
-    if m.federates_with {
-        e.federates_with = new.federates_with.clone();
-    }
-    if m.admin {
-        e.admin = new.admin;
-    }
-    if m.downstream {
-        e.downstream = new.downstream;
-    }
-    if m.expires_at {
-        e.expires_at = new.expires_at;
-    }
-    if m.dns_names {
-        e.dns_names = new.dns_names.clone();
-    }
-    if m.store_svid {
-        e.store_svid = new.store_svid;
-    }
-    if m.jwt_svid_ttl {
-        e.jwt_svid_ttl = new.jwt_svid_ttl;
-    }
-    if m.hint {
-        e.hint = new.hint.clone();
-    }
-    if m.additional_attributes {
-        e.disable_x509_svid_prefetch = new.disable_x509_svid_prefetch;
-        e.jwt_svid_include_jti = new.jwt_svid_include_jti;
+    take_masked! {
+        spiffe_id => spiffe_id;
+        parent_id => parent_id;
+        selectors => selectors;
+        x509_svid_ttl => x509_svid_ttl;
+        federates_with => federates_with;
+        admin => admin;
+        downstream => downstream;
+        expires_at => expires_at;
+        dns_names => dns_names;
+        store_svid => store_svid;
+        jwt_svid_ttl => jwt_svid_ttl;
+        hint => hint;
+        additional_attributes => disable_x509_svid_prefetch, jwt_svid_include_jti;
     }
     e
 }
@@ -246,14 +223,7 @@ impl api::entry_server::Entry for EntryApi {
     ) -> Result<Response<api::CountEntriesResponse>, Status> {
         require_admin(&self.state, &request)?;
         let f = request.into_inner().filter.unwrap_or_default();
-        let filter = Filter::parse(
-            f.by_spiffe_id.as_ref(),
-            f.by_parent_id.as_ref(),
-            f.by_selectors.as_ref(),
-            f.by_federates_with.as_ref(),
-            f.by_hint.as_ref(),
-            f.by_downstream,
-        )?;
+        let filter = Filter::try_from(f)?;
         let count = self
             .state
             .with_index(|ix| ix.entries().filter(|e| filter.keep(e)).count());
@@ -269,14 +239,7 @@ impl api::entry_server::Entry for EntryApi {
         require_admin(&self.state, &request)?;
         let req = request.into_inner();
         let f = req.filter.unwrap_or_default();
-        let filter = Filter::parse(
-            f.by_spiffe_id.as_ref(),
-            f.by_parent_id.as_ref(),
-            f.by_selectors.as_ref(),
-            f.by_federates_with.as_ref(),
-            f.by_hint.as_ref(),
-            f.by_downstream,
-        )?;
+        let filter = Filter::try_from(f)?;
         if req.page_size < 0 {
             return Err(Status::invalid_argument("page_size must not be negative"));
         }

@@ -5,6 +5,22 @@ use std::collections::BTreeSet;
 use spiffe_proto::spire::api::types as pb;
 use tonic::Status;
 
+/// Implements `TryFrom<R> for $filter` for each request filter type `R` listed: the Count and
+/// List requests of an API each have their own generated filter type, with the same fields.
+/// `$parse` builds the filter from the request filter bound to `$f`.
+macro_rules! filter_from_requests {
+    ($filter:ty, |$f:ident| $parse:expr, $($request:ty),+ $(,)?) => {
+        $(impl TryFrom<$request> for $filter {
+            type Error = tonic::Status;
+
+            fn try_from($f: $request) -> Result<Self, tonic::Status> {
+                $parse
+            }
+        })+
+    };
+}
+pub(crate) use filter_from_requests;
+
 /// How a filter's set is compared with an entry's (or agent's) set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Match {

@@ -3,11 +3,17 @@
 
 use prost::Message;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use spiffe_proto::spire::api::types::Bundle;
 
-use super::events::{ChangeEvent, notify};
-use super::{Backend, Datastore, DatastoreError, now_unix};
+use super::events::{ChangeEvent, notify_and_commit};
+use super::{Backend, Datastore, DatastoreError, already_exists, now_unix};
+
+/// The bundle in a row's `data` column.
+fn from_row(row: &AnyRow) -> Result<Bundle, DatastoreError> {
+    decode(&row.try_get::<Vec<u8>, _>("data")?)
+}
 
 fn decode(data: &[u8]) -> Result<Bundle, DatastoreError> {
     Bundle::decode(data).map_err(|e| DatastoreError::Corrupt {
@@ -24,12 +30,9 @@ impl Datastore {
     /// [`DatastoreError::Database`] if the query fails; [`DatastoreError::Corrupt`] if the
     /// stored bundle does not decode.
     pub async fn fetch_bundle(&self, trust_domain: &str) -> Result<Option<Bundle>, DatastoreError> {
-        let row = sqlx::query("SELECT data FROM bundles WHERE trust_domain = $1")
-            .bind(trust_domain.to_owned())
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| decode(&r.try_get::<Vec<u8>, _>("data")?))
-            .transpose()
+        let query = sqlx::query("SELECT data FROM bundles WHERE trust_domain = $1")
+            .bind(trust_domain.to_owned());
+        self.fetch_optional(query, from_row).await
     }
 
     /// Every bundle, ordered by trust domain.
@@ -39,12 +42,11 @@ impl Datastore {
     /// [`DatastoreError::Database`] if the query fails; [`DatastoreError::Corrupt`] if a stored
     /// bundle does not decode.
     pub async fn list_bundles(&self) -> Result<Vec<Bundle>, DatastoreError> {
-        let rows = sqlx::query("SELECT data FROM bundles ORDER BY trust_domain")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| decode(&r.try_get::<Vec<u8>, _>("data")?))
-            .collect()
+        self.fetch_all(
+            sqlx::query("SELECT data FROM bundles ORDER BY trust_domain"),
+            from_row,
+        )
+        .await
     }
 
     /// Creates a bundle; an existing one of the same trust domain is an error.
@@ -55,30 +57,14 @@ impl Datastore {
     /// [`DatastoreError::Database`] if the write fails.
     pub async fn create_bundle(&self, bundle: &Bundle) -> Result<(), DatastoreError> {
         let mut tx = self.begin_write().await?;
-        let result =
-            sqlx::query("INSERT INTO bundles (trust_domain, data, updated_at) VALUES ($1, $2, $3)")
-                .bind(bundle.trust_domain.clone())
-                .bind(bundle.encode_to_vec())
-                .bind(now_unix())
-                .execute(&mut *tx)
-                .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if super::is_unique_violation(&e) => {
-                return Err(DatastoreError::AlreadyExists(
-                    "bundle already exists".into(),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        notify(
-            self,
-            &mut tx,
-            &ChangeEvent::Bundle(bundle.trust_domain.clone()),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        sqlx::query("INSERT INTO bundles (trust_domain, data, updated_at) VALUES ($1, $2, $3)")
+            .bind(bundle.trust_domain.clone())
+            .bind(bundle.encode_to_vec())
+            .bind(now_unix())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| already_exists(e, "bundle already exists"))?;
+        notify_and_commit(self, tx, &ChangeEvent::Bundle(bundle.trust_domain.clone())).await
     }
 
     /// Reads, changes and writes the bundle of `trust_domain` in one transaction (the row is
@@ -107,7 +93,7 @@ impl Datastore {
             .bind(trust_domain.to_owned())
             .fetch_optional(&mut *tx)
             .await?
-            .map(|r| decode(&r.try_get::<Vec<u8>, _>("data")?))
+            .map(|r| from_row(&r))
             .transpose()?;
         let existed = current.is_some();
         let unchanged = current.clone();
@@ -126,8 +112,7 @@ impl Datastore {
             .bind(now_unix())
             .execute(&mut *tx)
             .await?;
-        notify(self, &mut tx, &ChangeEvent::Bundle(trust_domain.to_owned())).await?;
-        tx.commit().await?;
+        notify_and_commit(self, tx, &ChangeEvent::Bundle(trust_domain.to_owned())).await?;
         Ok(Some(next))
     }
 
@@ -138,16 +123,13 @@ impl Datastore {
     /// [`DatastoreError::NotFound`] if the trust domain has no bundle;
     /// [`DatastoreError::Database`] if the write fails.
     pub async fn delete_bundle(&self, trust_domain: &str) -> Result<(), DatastoreError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM bundles WHERE trust_domain = $1")
-            .bind(trust_domain.to_owned())
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(DatastoreError::NotFound("no such bundle".into()));
-        }
-        notify(self, &mut tx, &ChangeEvent::Bundle(trust_domain.to_owned())).await?;
-        tx.commit().await?;
-        Ok(())
+        let write = sqlx::query("DELETE FROM bundles WHERE trust_domain = $1")
+            .bind(trust_domain.to_owned());
+        self.write_one(
+            write,
+            "no such bundle",
+            &ChangeEvent::Bundle(trust_domain.to_owned()),
+        )
+        .await
     }
 }

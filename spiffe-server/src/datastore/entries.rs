@@ -5,8 +5,8 @@ use sqlx::{AssertSqlSafe, Row};
 
 use spiffe_core::{Selector, SpiffeId, TrustDomain};
 
-use super::events::{ChangeEvent, notify};
-use super::{Datastore, DatastoreError, is_unique_violation};
+use super::events::{ChangeEvent, notify_and_commit};
+use super::{AnyQuery, Datastore, DatastoreError, already_exists};
 use crate::entry::Entry;
 
 const COLUMNS: &str = "id, spiffe_id, parent_id, selectors, x509_svid_ttl, jwt_svid_ttl, dns_names, \
@@ -96,21 +96,12 @@ impl Datastore {
             "INSERT INTO registered_entries ({COLUMNS}, similarity_key) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         );
-        let result = bind_entry(sqlx::query(AssertSqlSafe(sql)), entry)
+        bind_entry(sqlx::query(AssertSqlSafe(sql)), entry)
             .bind(entry.similarity_key())
             .execute(&mut *tx)
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(DatastoreError::AlreadyExists(
-                    "similar entry already exists".into(),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        notify(self, &mut tx, &ChangeEvent::Entry(entry.id.clone())).await?;
-        tx.commit().await?;
+            .await
+            .map_err(|e| already_exists(e, "similar entry already exists"))?;
+        notify_and_commit(self, tx, &ChangeEvent::Entry(entry.id.clone())).await?;
         Ok(())
     }
 
@@ -131,28 +122,19 @@ impl Datastore {
         let mut stored = entry.clone();
         stored.revision_number = row.try_get::<i64, _>("revision_number")? + 1;
         stored.created_at = row.try_get("created_at")?;
-        let result = sqlx::query(
+        let update = sqlx::query(
             "UPDATE registered_entries SET spiffe_id = $2, parent_id = $3, selectors = $4, \
              x509_svid_ttl = $5, jwt_svid_ttl = $6, dns_names = $7, federates_with = $8, admin = $9, \
              downstream = $10, store_svid = $11, disable_x509_svid_prefetch = $12, \
              jwt_svid_include_jti = $13, expires_at = $14, hint = $15, revision_number = $16, \
              created_at = $17, similarity_key = $18 WHERE id = $1",
         );
-        let result = bind_entry(result, &stored)
+        bind_entry(update, &stored)
             .bind(stored.similarity_key())
             .execute(&mut *tx)
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(DatastoreError::AlreadyExists(
-                    "similar entry already exists".into(),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        notify(self, &mut tx, &ChangeEvent::Entry(entry.id.clone())).await?;
-        tx.commit().await?;
+            .await
+            .map_err(|e| already_exists(e, "similar entry already exists"))?;
+        notify_and_commit(self, tx, &ChangeEvent::Entry(entry.id.clone())).await?;
         Ok(stored)
     }
 
@@ -171,8 +153,7 @@ impl Datastore {
             .await?
             .ok_or_else(|| DatastoreError::NotFound("entry not found".into()))?;
         let entry = from_row(&row)?;
-        notify(self, &mut tx, &ChangeEvent::Entry(id.to_owned())).await?;
-        tx.commit().await?;
+        notify_and_commit(self, tx, &ChangeEvent::Entry(id.to_owned())).await?;
         Ok(entry)
     }
 
@@ -184,12 +165,8 @@ impl Datastore {
     /// stored row does not read back.
     pub async fn fetch_entry(&self, id: &str) -> Result<Option<Entry>, DatastoreError> {
         let sql = format!("SELECT {COLUMNS} FROM registered_entries WHERE id = $1");
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .map(|r| from_row(&r))
-            .transpose()
+        self.fetch_optional(sqlx::query(AssertSqlSafe(sql)).bind(id), from_row)
+            .await
     }
 
     /// Every entry (for loading the in-memory index).
@@ -200,10 +177,8 @@ impl Datastore {
     /// row does not read back.
     pub async fn list_entries(&self) -> Result<Vec<Entry>, DatastoreError> {
         let sql = format!("SELECT {COLUMNS} FROM registered_entries");
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(from_row).collect()
+        self.fetch_all(sqlx::query(AssertSqlSafe(sql)), from_row)
+            .await
     }
 
     /// Number of entries.
@@ -218,8 +193,6 @@ impl Datastore {
         Ok(row.try_get("n")?)
     }
 }
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Binds columns 1 to 17 in [`COLUMNS`] order.
 fn bind_entry<'q>(q: AnyQuery<'q>, e: &Entry) -> AnyQuery<'q> {

@@ -53,19 +53,20 @@ impl ChangeEvent {
 }
 
 /// Sends the change notification within `tx` (PostgreSQL only; a single SQLite server needs
-/// none).
-pub(crate) async fn notify(
+/// none) and commits it.
+pub(crate) async fn notify_and_commit(
     ds: &Datastore,
-    tx: &mut Transaction<'_, Any>,
+    mut tx: Transaction<'_, Any>,
     event: &ChangeEvent,
 ) -> Result<(), DatastoreError> {
     if ds.backend() == Backend::Postgres {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(event.encode())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};
 use thiserror::Error;
 use tracing::info;
@@ -160,6 +160,61 @@ impl Datastore {
         }
     }
 
+    /// Runs `write`, which must touch one row, then notifies `event` and commits.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::NotFound`] with `not_found` if `write` touched no row;
+    /// [`DatastoreError::Database`] if the write or the commit fails.
+    pub(crate) async fn write_one(
+        &self,
+        write: AnyQuery<'_>,
+        not_found: &str,
+        event: &ChangeEvent,
+    ) -> Result<(), DatastoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = write.execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Err(DatastoreError::NotFound(not_found.into()));
+        }
+        events::notify_and_commit(self, tx, event).await
+    }
+
+    /// Runs `query` and reads the row it returns, if any, with `read`.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the query fails; what `read` returns.
+    pub(crate) async fn fetch_optional<T>(
+        &self,
+        query: AnyQuery<'_>,
+        read: impl Fn(&AnyRow) -> Result<T, DatastoreError>,
+    ) -> Result<Option<T>, DatastoreError> {
+        query
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| read(&r))
+            .transpose()
+    }
+
+    /// Runs `query` and reads every row it returns with `read`.
+    ///
+    /// # Errors
+    ///
+    /// [`DatastoreError::Database`] if the query fails; what `read` returns.
+    pub(crate) async fn fetch_all<T>(
+        &self,
+        query: AnyQuery<'_>,
+        read: impl Fn(&AnyRow) -> Result<T, DatastoreError>,
+    ) -> Result<Vec<T>, DatastoreError> {
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(read)
+            .collect()
+    }
+
     /// Checks that the database answers.
     ///
     /// # Errors
@@ -182,6 +237,19 @@ pub(crate) fn now_unix() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// A query with its arguments bound, not yet run.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// A failed insert or update: [`DatastoreError::AlreadyExists`] with `what` if it broke a
+/// unique constraint, [`DatastoreError::Database`] otherwise.
+pub(crate) fn already_exists(e: sqlx::Error, what: &str) -> DatastoreError {
+    if is_unique_violation(&e) {
+        DatastoreError::AlreadyExists(what.into())
+    } else {
+        e.into()
+    }
 }
 
 /// Whether a database error is a unique-constraint violation.

@@ -5,8 +5,8 @@ use sqlx::{AssertSqlSafe, Row};
 
 use spiffe_core::{Selector, SpiffeId};
 
-use super::events::{ChangeEvent, notify};
-use super::{Datastore, DatastoreError, now_unix};
+use super::events::{ChangeEvent, notify_and_commit};
+use super::{AnyQuery, Datastore, DatastoreError, now_unix};
 
 /// An agent the server admitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,14 +118,7 @@ impl Datastore {
             .bind(now_unix())
             .execute(&mut *tx)
             .await?;
-        notify(
-            self,
-            &mut tx,
-            &ChangeEvent::Node(node.spiffe_id.to_string()),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        notify_and_commit(self, tx, &ChangeEvent::Node(node.spiffe_id.to_string())).await
     }
 
     /// Records the SVID of a renewal (serial and expiry become current).
@@ -140,23 +133,15 @@ impl Datastore {
         serial_number: &str,
         expires_at: i64,
     ) -> Result<(), DatastoreError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
+        let write = sqlx::query(
             "UPDATE attested_nodes SET serial_number = $2, expires_at = $3, new_serial_number = '', \
              new_expires_at = 0, updated_at = $4 WHERE spiffe_id = $1 AND banned = 0",
         )
         .bind(id.to_string())
         .bind(serial_number.to_owned())
         .bind(expires_at)
-        .bind(now_unix())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(DatastoreError::NotFound("agent not found".into()));
-        }
-        notify(self, &mut tx, &ChangeEvent::Node(id.to_string())).await?;
-        tx.commit().await?;
-        Ok(())
+        .bind(now_unix());
+        self.write_node(write, id).await
     }
 
     /// Records a renewal: the SVID the agent renewed with stays valid as the current one, the
@@ -174,8 +159,7 @@ impl Datastore {
         new_serial: &str,
         new_expires_at: i64,
     ) -> Result<(), DatastoreError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
+        let write = sqlx::query(
             "UPDATE attested_nodes SET serial_number = $2, expires_at = $3, new_serial_number = $4, \
              new_expires_at = $5, updated_at = $6 WHERE spiffe_id = $1 AND banned = 0",
         )
@@ -184,15 +168,8 @@ impl Datastore {
         .bind(current_expires_at)
         .bind(new_serial.to_owned())
         .bind(new_expires_at)
-        .bind(now_unix())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(DatastoreError::NotFound("agent not found".into()));
-        }
-        notify(self, &mut tx, &ChangeEvent::Node(id.to_string())).await?;
-        tx.commit().await?;
-        Ok(())
+        .bind(now_unix());
+        self.write_node(write, id).await
     }
 
     /// One agent.
@@ -203,12 +180,11 @@ impl Datastore {
     /// stored row does not read back.
     pub async fn fetch_node(&self, id: &SpiffeId) -> Result<Option<AttestedNode>, DatastoreError> {
         let sql = format!("SELECT {COLUMNS} FROM attested_nodes WHERE spiffe_id = $1");
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(id.to_string())
-            .fetch_optional(self.pool())
-            .await?
-            .map(|r| from_row(&r))
-            .transpose()
+        self.fetch_optional(
+            sqlx::query(AssertSqlSafe(sql)).bind(id.to_string()),
+            from_row,
+        )
+        .await
     }
 
     /// Every agent.
@@ -219,10 +195,8 @@ impl Datastore {
     /// row does not read back.
     pub async fn list_nodes(&self) -> Result<Vec<AttestedNode>, DatastoreError> {
         let sql = format!("SELECT {COLUMNS} FROM attested_nodes ORDER BY spiffe_id");
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(from_row).collect()
+        self.fetch_all(sqlx::query(AssertSqlSafe(sql)), from_row)
+            .await
     }
 
     /// Evicts an agent: its record is deleted, so it must attest again. Returns it.
@@ -240,8 +214,7 @@ impl Datastore {
             .await?
             .ok_or_else(|| DatastoreError::NotFound("agent not found".into()))?;
         let node = from_row(&row)?;
-        notify(self, &mut tx, &ChangeEvent::Node(id.to_string())).await?;
-        tx.commit().await?;
+        notify_and_commit(self, tx, &ChangeEvent::Node(id.to_string())).await?;
         Ok(node)
     }
 
@@ -252,20 +225,18 @@ impl Datastore {
     /// [`DatastoreError::NotFound`] if the agent has no record; [`DatastoreError::Database`] if
     /// the write fails.
     pub async fn ban_node(&self, id: &SpiffeId) -> Result<(), DatastoreError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
+        let write = sqlx::query(
             "UPDATE attested_nodes SET banned = 1, serial_number = '', new_serial_number = '', \
              updated_at = $2 WHERE spiffe_id = $1",
         )
         .bind(id.to_string())
-        .bind(now_unix())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(DatastoreError::NotFound("agent not found".into()));
-        }
-        notify(self, &mut tx, &ChangeEvent::Node(id.to_string())).await?;
-        tx.commit().await?;
-        Ok(())
+        .bind(now_unix());
+        self.write_node(write, id).await
+    }
+
+    /// Runs `write` on the record of agent `id`, then notifies and commits.
+    async fn write_node(&self, write: AnyQuery<'_>, id: &SpiffeId) -> Result<(), DatastoreError> {
+        self.write_one(write, "agent not found", &ChangeEvent::Node(id.to_string()))
+            .await
     }
 }

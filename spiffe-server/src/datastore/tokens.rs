@@ -23,13 +23,7 @@ impl Datastore {
             .bind(expires_at)
             .execute(self.pool())
             .await
-            .map_err(|e| {
-                if super::is_unique_violation(&e) {
-                    DatastoreError::AlreadyExists("join token already exists".into())
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| super::already_exists(e, "join token already exists"))?;
         Ok(())
     }
 
