@@ -93,6 +93,11 @@ pub fn bundle_to_pb(b: &Bundle) -> pb::Bundle {
 }
 
 /// SPIRE's `Bundle` message to a bundle (checking every certificate and key).
+///
+/// # Errors
+///
+/// [`ConvertError`] naming the field: a trust domain that does not parse, a certificate or key
+/// that cannot be used, or a JWT key ID given twice.
 pub fn bundle_from_pb(b: &pb::Bundle) -> Result<Bundle, ConvertError> {
     let td = trust_domain_from_api("trust_domain", &b.trust_domain)?;
     let x509 = X509Bundle::from_authorities(
@@ -105,6 +110,15 @@ pub fn bundle_from_pb(b: &pb::Bundle) -> Result<Bundle, ConvertError> {
     let mut jwt = JwtBundle::new(td);
     for k in &b.jwt_authorities {
         let key = PublicKey::from_spki_der(&k.public_key).map_err(|e| err("jwt_authorities", e))?;
+        // A bundle document from a peer keeps the last key of a repeated key ID (go-spiffe's
+        // union); an API caller sending two keys under one ID is refused instead, so that
+        // neither key is dropped silently.
+        if jwt.find(&k.key_id).is_some() {
+            return Err(err(
+                "jwt_authorities",
+                format!("duplicate JWT authority key ID {:?}", k.key_id),
+            ));
+        }
         jwt.add_authority(k.key_id.clone(), key)
             .map_err(|e| err("jwt_authorities", e))?;
     }
