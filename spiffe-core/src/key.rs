@@ -265,32 +265,22 @@ impl PublicKey {
 
     fn from_parts(key_type: KeyType, key: Vec<u8>) -> Result<Self, KeyError> {
         const WHAT: &str = "SubjectPublicKeyInfo";
-        let curve = match key_type {
-            KeyType::EcP256 => Some(oid::P256),
-            KeyType::EcP384 => Some(oid::P384),
-            KeyType::EcP521 => Some(oid::P521),
-            KeyType::Rsa | KeyType::Ed25519 => None,
-        };
-        let curve_der = curve
-            .map(|c| c.to_der())
-            .transpose()
-            .map_err(|e| DecodeError::new(WHAT, e))?;
-        let algorithm = match (key_type, &curve_der) {
-            (KeyType::Rsa, _) => AlgorithmIdentifierRef {
+        let algorithm = match key_type {
+            KeyType::Rsa => AlgorithmIdentifierRef {
                 oid: oid::RSA_ENCRYPTION,
                 parameters: Some(AnyRef::NULL),
             },
-            (KeyType::Ed25519, _) => AlgorithmIdentifierRef {
+            KeyType::Ed25519 => AlgorithmIdentifierRef {
                 oid: oid::ED25519,
                 parameters: None,
             },
-            (_, curve) => AlgorithmIdentifierRef {
+            KeyType::EcP256 | KeyType::EcP384 | KeyType::EcP521 => AlgorithmIdentifierRef {
                 oid: oid::EC_PUBLIC_KEY,
-                parameters: curve
-                    .as_deref()
-                    .map(AnyRef::from_der)
-                    .transpose()
-                    .map_err(|e| DecodeError::new(WHAT, e))?,
+                parameters: Some(AnyRef::from(match key_type {
+                    KeyType::EcP256 => &oid::P256,
+                    KeyType::EcP384 => &oid::P384,
+                    _ => &oid::P521,
+                })),
             },
         };
         let spki = SubjectPublicKeyInfoRef {
