@@ -1,5 +1,5 @@
-//! The reconcile loop. Level-triggered: every watch event (pods, nodes, namespaces,
-//! `ClusterSPIFFEID`s, `ClusterStaticEntry`s) wakes it, a short debounce gathers bursts, and a
+//! The reconcile loop. Level-triggered: every watch event (pods, nodes, namespaces, services,
+//! `EndpointSlice`s, `ClusterSPIFFEID`s, `ClusterStaticEntry`s) wakes it, a short debounce gathers bursts, and a
 //! full reconcile runs from the watch caches: plan, list the server's entries, write the
 //! difference, update statuses, publish events. A periodic resync runs even without events, so
 //! entries changed behind the controller's back are put right. Only entries under the
@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -79,11 +80,13 @@ impl Drop for Tasks {
     }
 }
 
-/// The caches of the five watched kinds.
+/// The caches of the seven watched kinds.
 struct Caches {
     pods: Store<Pod>,
     nodes: Store<Node>,
     namespaces: Store<Namespace>,
+    services: Store<Service>,
+    slices: Store<EndpointSlice>,
     ids: Store<ClusterSPIFFEID>,
     statics: Store<ClusterStaticEntry>,
 }
@@ -96,6 +99,8 @@ impl Caches {
             namespaces: self.namespaces.state(),
             cluster_spiffe_ids: self.ids.state(),
             static_entries: self.statics.state(),
+            services: self.services.state(),
+            endpoint_slices: self.slices.state(),
         }
     }
 
@@ -110,6 +115,14 @@ impl Caches {
             .wait_until_ready()
             .await
             .map_err(stopped("namespace"))?;
+        self.services
+            .wait_until_ready()
+            .await
+            .map_err(stopped("service"))?;
+        self.slices
+            .wait_until_ready()
+            .await
+            .map_err(stopped("EndpointSlice"))?;
         self.ids
             .wait_until_ready()
             .await
@@ -197,6 +210,16 @@ impl<S: EntryStore> Controller<S> {
             Arc::clone(&notify),
             "namespace",
         );
+        let (services, t6) = spawn_watch(
+            Api::<Service>::all(c.clone()),
+            Arc::clone(&notify),
+            "service",
+        );
+        let (slices, t7) = spawn_watch(
+            Api::<EndpointSlice>::all(c.clone()),
+            Arc::clone(&notify),
+            "EndpointSlice",
+        );
         let (ids, t4) = spawn_watch(
             Api::<ClusterSPIFFEID>::all(c.clone()),
             Arc::clone(&notify),
@@ -213,11 +236,15 @@ impl<S: EntryStore> Controller<S> {
             ("namespace", t3),
             ("ClusterSPIFFEID", t4),
             ("ClusterStaticEntry", t5),
+            ("service", t6),
+            ("EndpointSlice", t7),
         ]);
         let caches = Caches {
             pods,
             nodes,
             namespaces,
+            services,
+            slices,
             ids,
             statics,
         };
@@ -452,13 +479,6 @@ fn warnings(plan: &Plan, failed: &HashMap<String, ItemError>, kept: &[KeptEntry]
                 ),
             });
         }
-    }
-    for (r, note) in &plan.warnings {
-        out.push(Warning {
-            resource: r.clone(),
-            reason: "Unsupported",
-            note: note.clone(),
-        });
     }
     out
 }

@@ -1,7 +1,7 @@
 //! The reconcile loop against the test API server and an in-memory entry store: stale owned
 //! entries are deleted, foreign ones and join-token entries never touched, changes made behind
 //! the controller's back are put right by the periodic resync, and every kind of watch change
-//! (resource edited, pod relabelled) is acted on.
+//! (resource edited, pod relabelled, a service's endpoints changed) is acted on.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -298,5 +298,94 @@ spec:
     // nothing declaring it the controller does not even consider it.
     assert_eq!((r.desired, r.deleted, r.kept), (0, 0, 1), "{r:?}");
     assert_eq!(store.snapshot(), want);
+    running.stop().await;
+}
+
+/// The DNS names of the controller's entry, when it has exactly one.
+fn dns_of(store: &MemoryEntryStore) -> Option<Vec<String>> {
+    let owned: Vec<pb::Entry> = store
+        .snapshot()
+        .into_iter()
+        .filter(|e| e.id.starts_with("spiffe-controller."))
+        .collect();
+    match owned.as_slice() {
+        [e] => Some(e.dns_names.clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_populated_dns_names_follow_services_and_endpoint_slices() {
+    let api = cluster().await;
+    api.load_text("services", &fixture("network/services.yaml"))
+        .unwrap();
+    api.load_text(
+        "id",
+        r#"
+apiVersion: spire.spiffe.io/v1alpha1
+kind: ClusterSPIFFEID
+metadata:
+  name: payments
+spec:
+  spiffeIDTemplate: "spiffe://mycompany.com/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}"
+  podSelector: {matchLabels: {app: payment-service}}
+  namespaceSelector: {matchNames: [prod]}
+  autoPopulateDNSNames: true
+"#,
+    )
+    .unwrap();
+    let store = MemoryEntryStore::new();
+    let running = Running::start(&api, config(), store.clone());
+    let names = |want: &'static [&'static str]| {
+        let store = store.clone();
+        move || {
+            let store = store.clone();
+            async move { (dns_of(&store)? == want).then_some(()) }
+        }
+    };
+    eventually(
+        "the names of both services",
+        Duration::from_secs(5),
+        names(&[
+            "payment-service",
+            "payment-service.prod",
+            "payment-service.prod.svc",
+            "payment-service.prod.svc.cluster.local",
+            "payments-peers",
+            "payments-peers.prod",
+            "payments-peers.prod.svc",
+            "payments-peers.prod.svc.cluster.local",
+        ]),
+    )
+    .await;
+
+    // The headless service's slice no longer lists the pod: its names go.
+    let mut slice = (*api
+        .get(
+            "discovery.k8s.io/v1",
+            "EndpointSlice",
+            "prod",
+            "payments-peers-q9w8e",
+        )
+        .unwrap())
+    .clone();
+    slice["endpoints"] = json!([]);
+    api.apply(slice).unwrap();
+    eventually(
+        "the headless service's names gone",
+        Duration::from_secs(2),
+        names(&[
+            "payment-service",
+            "payment-service.prod",
+            "payment-service.prod.svc",
+            "payment-service.prod.svc.cluster.local",
+        ]),
+    )
+    .await;
+
+    // The service is deleted (its slice is still there): no names left.
+    api.delete("v1", "Service", "prod", "payment-service")
+        .unwrap();
+    eventually("no names", Duration::from_secs(2), names(&[])).await;
     running.stop().await;
 }
