@@ -10,6 +10,7 @@
 //! are not scheduled yet or have finished (`Succeeded`, `Failed`) get no entry and are not
 //! counted as selected: no workload runs in them yet, or any more.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
@@ -129,11 +130,12 @@ pub struct Plan {
     pub failures: Vec<RenderFailure>,
 }
 
-/// Orders declarations: the oldest resource first, then not-being-deleted first, then UID.
+/// Orders declarations as spire-controller-manager does: the oldest resource first; then
+/// resources not being deleted, then those whose deletion was asked for later; then by UID.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Preference {
     created: Option<Timestamp>,
-    deleting: bool,
+    deleting: Option<Reverse<Timestamp>>,
     uid: String,
     by: ResourceRef,
 }
@@ -141,7 +143,7 @@ struct Preference {
 fn preference(meta: &ObjectMeta, by: ResourceRef) -> Preference {
     Preference {
         created: meta.creation_timestamp.as_ref().map(|t| t.0),
-        deleting: meta.deletion_timestamp.is_some(),
+        deleting: meta.deletion_timestamp.as_ref().map(|t| Reverse(t.0)),
         uid: meta.uid.clone().unwrap_or_default(),
         by,
     }

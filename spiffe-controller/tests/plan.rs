@@ -424,3 +424,61 @@ spec:
         ]
     );
 }
+
+/// Two or more resources declaring the same entry: the oldest wins; at the same age one not
+/// being deleted, then the one whose deletion was asked for last; then the lowest UID.
+#[test]
+fn masking_prefers_the_oldest_then_the_least_deleted() {
+    let doc = |name: &str, uid: &str, created: &str, deleting: Option<&str>| {
+        let deletion = deleting
+            .map(|t| format!("\n  deletionTimestamp: \"{t}\"\n  finalizers: [example.com/hold]"))
+            .unwrap_or_default();
+        format!(
+            r#"
+apiVersion: spire.spiffe.io/v1alpha1
+kind: ClusterSPIFFEID
+metadata:
+  name: {name}
+  uid: {uid}
+  creationTimestamp: "{created}"{deletion}
+spec:
+  spiffeIDTemplate: "spiffe://mycompany.com/ns/{{{{ .PodMeta.Namespace }}}}/sa/{{{{ .PodSpec.ServiceAccountName }}}}"
+  podSelector: {{matchLabels: {{app: user-service}}}}
+"#
+        )
+    };
+    let winner = |docs: &[String]| {
+        let p = plan(&config(), &snapshot(&docs.join("---\n")));
+        assert_eq!(p.entries.len(), 1);
+        let masked: i64 = p.spiffe_id_stats.values().map(|s| s.entries_masked).sum();
+        assert_eq!(masked as usize, docs.len() - 1);
+        p.entries.values().next().unwrap().by.to_string()
+    };
+    let t = "2025-01-01T00:00:00Z";
+    assert_eq!(
+        winner(&[
+            doc("young", "a", "2025-06-01T00:00:00Z", None),
+            doc("old", "z", t, None),
+        ]),
+        "ClusterSPIFFEID/old"
+    );
+    assert_eq!(
+        winner(&[
+            doc("leaving", "a", t, Some("2025-07-01T10:00:00Z")),
+            doc("staying", "z", t, None),
+        ]),
+        "ClusterSPIFFEID/staying"
+    );
+    assert_eq!(
+        winner(&[
+            doc("left-first", "a", t, Some("2025-07-01T10:00:00Z")),
+            doc("left-last", "z", t, Some("2025-07-01T11:00:00Z")),
+        ]),
+        "ClusterSPIFFEID/left-last"
+    );
+    assert_eq!(
+        winner(&[doc("b-name", "a", t, None), doc("a-name", "z", t, None)]),
+        "ClusterSPIFFEID/b-name",
+        "the lower UID, not the name"
+    );
+}
