@@ -280,6 +280,21 @@ spec:
         status,
         json!({"rendered": true, "masked": false, "set": true})
     );
+    // Its TTL differs from the server's entry, which stays as it is: the owner is told.
+    let event = eventually("a Warning event", Duration::from_secs(5), || async {
+        let store = api.store();
+        let events = store.resource("events.k8s.io", "v1", "events").unwrap();
+        store
+            .list(&events, "default")
+            .0
+            .into_iter()
+            .find(|e| e["reason"] == "JoinTokenEntryKept")
+    })
+    .await;
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["regarding"]["name"], "node-b-alias");
+    let note = event["note"].as_str().unwrap();
+    assert!(note.contains(&spire_made.id), "{note}");
 
     // The declaration goes; the server's entry stays, and so does the owned one, reconcile
     // after reconcile.
