@@ -286,6 +286,12 @@ async fn workload_api_keys_behind_a_proxy_on_a_unix_socket() {
     .unwrap();
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body, "domain \"localhost\" is not allowed\n");
+
+    // SIGTERM: a clean exit that removes the socket.
+    let status = provider.terminate();
+    assert!(status.success(), "{status}\n{}", provider.log());
+    assert!(!listen.exists(), "the socket is removed");
+    assert!(provider.log().contains("shutting down"));
 }
 
 /// A self-signed serving certificate for `oidc.example.org`, written to `cert`/`key`.

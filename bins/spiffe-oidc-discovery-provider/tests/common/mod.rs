@@ -167,6 +167,23 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Sends SIGTERM and waits for the exit status (at most 30 s).
+    pub fn terminate(&self) -> std::process::ExitStatus {
+        let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("send SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit 30 s after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let child = self.child.get_mut().unwrap_or_else(PoisonError::into_inner);
