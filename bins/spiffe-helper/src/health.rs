@@ -147,6 +147,7 @@ pub async fn serve(listener: TcpListener, config: Health, status: Status) {
                 async move { Ok::<_, Infallible>(response) }
             });
             let served = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(std::time::Duration::from_secs(5))
                 .serve_connection(TokioIo::new(stream), service)
                 .await;

@@ -100,6 +100,7 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -117,7 +118,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         if config.daemon_mode {
             tracing::info!(agent_address = %config.agent_address, "launching daemon");
             sidecar::run_daemon(config, shutdown_signal()).await
@@ -129,7 +130,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 () = shutdown_signal() => anyhow::bail!("interrupted before the files were written"),
             }
         }
-    })
+    });
+    // Background tasks (streams being reopened, blocking writes) do not delay the exit.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    result
 }
 
 /// Completes at SIGINT or SIGTERM.
