@@ -88,7 +88,7 @@ pub enum ConfigError {
         path: PathBuf,
         /// Why.
         #[source]
-        source: spiffe_fs::FsError,
+        source: Box<spiffe_fs::FsError>,
     },
     /// The file is not HCL, or a value has the wrong type.
     #[error("failed to parse {path:?}: {message}")]
@@ -278,7 +278,7 @@ impl FileConfig {
             spiffe_fs::read::read_to_string_bounded(path, MAX_CONFIG_BYTES).map_err(|source| {
                 ConfigError::Read {
                     path: path.to_path_buf(),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
         Self::parse(&text).map_err(|message| ConfigError::Parse {

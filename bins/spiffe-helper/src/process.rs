@@ -42,7 +42,7 @@ pub enum ProcessError {
         path: PathBuf,
         /// Why.
         #[source]
-        source: spiffe_fs::FsError,
+        source: Box<spiffe_fs::FsError>,
     },
     /// The PID file does not hold a process ID.
     #[error("failed to parse pid file {path:?}: {content:?} is not a process ID")]
@@ -203,7 +203,7 @@ pub fn read_pid(path: &Path) -> Result<i32, ProcessError> {
         spiffe_fs::read::read_to_string_bounded(path, MAX_PID_FILE_BYTES).map_err(|source| {
             ProcessError::ReadPidFile {
                 path: path.to_path_buf(),
-                source,
+                source: Box::new(source),
             }
         })?;
     let trimmed = text.trim();
