@@ -970,3 +970,70 @@ daemon_mode = false
         assert!(c.cmd_args.is_empty());
     }
 }
+
+#[cfg(test)]
+mod readme {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    /// The `hcl` example of the workspace README's spiffe-helper section is a valid
+    /// configuration and says what the README says.
+    #[test]
+    fn the_readme_example_is_valid() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("## SVIDs as files: spiffe-helper")
+            .nth(1)
+            .expect("the README has the section");
+        let block = section
+            .split("```hcl\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("an hcl block");
+        let c = FileConfig::parse(block)
+            .unwrap()
+            .validate(None, None)
+            .unwrap();
+        assert_eq!(c.cert_dir, PathBuf::from("/run/spire/credentials"));
+        assert_eq!(c.cmd_args, ["-g", "daemon off;"]);
+        assert_eq!(c.cert_file_mode, 0o644);
+        assert_eq!(c.key_file_mode, 0o600);
+        assert_eq!(c.renew_signal, Some(Signal::SIGHUP));
+        assert_eq!(c.health.map(|h| h.bind_port), Some(DEFAULT_BIND_PORT));
+        assert_eq!(c.jwt_svids[0].jwt_extra_audiences, ["billing"]);
+    }
+
+    /// The helper.conf of the Kubernetes example (deploy/examples/payment-service.yaml) is valid
+    /// and writes svid.pem, key.pem and bundle.pem to /run/spire/credentials.
+    #[test]
+    fn the_kubernetes_example_is_valid() {
+        let yaml = include_str!("../../../deploy/examples/payment-service.yaml");
+        let start =
+            yaml.find("helper.conf: |\n").expect("the ConfigMap") + "helper.conf: |\n".len();
+        let block: String = yaml[start..]
+            .lines()
+            .take_while(|l| l.starts_with("    "))
+            .map(|l| format!("{}\n", &l[4..]))
+            .collect();
+        let c = FileConfig::parse(&block)
+            .unwrap()
+            .validate(None, None)
+            .unwrap();
+        assert_eq!(c.cert_dir, PathBuf::from("/run/spire/credentials"));
+        assert_eq!(
+            c.x509,
+            Some(X509Files {
+                svid: "svid.pem".into(),
+                key: "key.pem".into(),
+                bundle: "bundle.pem".into(),
+            })
+        );
+        assert_eq!(c.agent_address, "/run/spire/sockets/api.sock");
+        assert_eq!(
+            c.health.map(|h| h.readiness_path),
+            Some("/ready".to_owned())
+        );
+        assert!(c.daemon_mode);
+    }
+}
