@@ -273,3 +273,251 @@ pub fn write_jwt_svid(path: &Path, svid: &JwtSvid, mode: u32) -> Result<(), Outp
     spiffe_fs::write_atomic(path, svid.token().as_bytes(), mode)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use spiffe_ca::ManualClock;
+    use spiffe_ca::testing::TestTrustDomain;
+
+    use super::*;
+    use crate::config::FileConfig;
+
+    const ID: &str = "spiffe://example.org/ns/prod/sa/payment-service";
+
+    fn config(dir: &Path, extra: &str) -> Config {
+        FileConfig::parse(&format!(
+            "cert_dir = \"{}\"\nsvid_file_name = \"svid.pem\"\nsvid_key_file_name = \"key.pem\"\nsvid_bundle_file_name = \"bundle.pem\"\n{extra}",
+            dir.display()
+        ))
+        .unwrap()
+        .validate(None, None)
+        .unwrap()
+    }
+
+    fn writer(dir: &Path, extra: &str) -> X509Writer {
+        let c = config(dir, extra);
+        let files = c.x509.clone().unwrap();
+        X509Writer::new(&c, &files)
+    }
+
+    fn pems(text: &str) -> Vec<String> {
+        text.split_inclusive("-----END CERTIFICATE-----\n")
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn pem(der: &CertificateDer<'_>) -> String {
+        spiffe_core::pem::encode("CERTIFICATE", der.as_ref())
+    }
+
+    /// example.org's SVID with `intermediate` after the leaf, and a bundle set holding
+    /// example.org and `federated`.
+    fn context(
+        td: &TestTrustDomain,
+        intermediate: &CertificateDer<'static>,
+        federated: &TestTrustDomain,
+    ) -> X509Context {
+        let svid = td.x509_svid(ID).unwrap();
+        let chain = vec![svid.leaf().clone(), intermediate.clone()];
+        let key = spiffe_core::PrivateKey::from_pkcs8_der(svid.private_key().pkcs8_der()).unwrap();
+        let svid = X509Svid::new(chain, key).unwrap();
+        X509Context {
+            svids: vec![Arc::new(svid)],
+            bundles: td.bundle_set_with(&[federated]),
+        }
+    }
+
+    fn root(td: &TestTrustDomain) -> CertificateDer<'static> {
+        td.bundle_set().iter().next().unwrap().x509().authorities()[0].clone()
+    }
+
+    #[test]
+    fn svid_key_and_bundle_as_spiffe_helper_writes_them() {
+        let td = TestTrustDomain::new("example.org").unwrap();
+        let other = TestTrustDomain::new("other.org").unwrap();
+        let inter = root(&other);
+        let ctx = context(&td, &inter, &other);
+        let dir = tempfile::tempdir().unwrap();
+
+        // Default: leaf then intermediates; the bundle is the own trust domain's CAs only.
+        let w = writer(dir.path(), "");
+        w.write(&ctx).unwrap();
+        let svid = std::fs::read_to_string(dir.path().join("svid.pem")).unwrap();
+        assert_eq!(pems(&svid), [pem(ctx.svids[0].leaf()), pem(&inter)]);
+        let bundle = std::fs::read_to_string(dir.path().join("bundle.pem")).unwrap();
+        assert_eq!(pems(&bundle), [pem(&root(&td))]);
+        let key = std::fs::read_to_string(dir.path().join("key.pem")).unwrap();
+        assert!(key.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{key}");
+        assert!(key.ends_with("-----END PRIVATE KEY-----\n"), "{key}");
+        let mode = |f: &str| {
+            std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        assert_eq!(
+            (mode("svid.pem"), mode("key.pem"), mode("bundle.pem")),
+            (0o644, 0o600, 0o644)
+        );
+
+        // add_intermediates_to_bundle: the leaf alone; roots, then the intermediates.
+        let w = writer(
+            dir.path(),
+            "add_intermediates_to_bundle = true\ncert_file_mode = 0444\nkey_file_mode = 0400\n",
+        );
+        w.write(&ctx).unwrap();
+        let svid = std::fs::read_to_string(dir.path().join("svid.pem")).unwrap();
+        assert_eq!(pems(&svid), [pem(ctx.svids[0].leaf())]);
+        let bundle = std::fs::read_to_string(dir.path().join("bundle.pem")).unwrap();
+        assert_eq!(pems(&bundle), [pem(&root(&td)), pem(&inter)]);
+        assert_eq!(
+            (mode("svid.pem"), mode("key.pem"), mode("bundle.pem")),
+            (0o444, 0o400, 0o444)
+        );
+        // Files are replaced: nothing else is left in the directory.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+
+        // include_federated_domains: the other trust domains' CAs after the own ones.
+        let w = writer(dir.path(), "include_federated_domains = true\n");
+        let files = w.render(&ctx).unwrap();
+        assert_eq!(pems(&files.bundle), [pem(&root(&td)), pem(&root(&other))]);
+    }
+
+    #[test]
+    fn omit_expired_leaves_out_expired_certificates() {
+        let td = TestTrustDomain::new("example.org").unwrap();
+        // A CA minted two days ago with a 24-h life has expired.
+        let past = ManualClock::new(SystemTime::now() - Duration::from_secs(2 * 86_400));
+        let old = TestTrustDomain::with_clock("old.org", Arc::new(past)).unwrap();
+        let expired = root(&old);
+        let ctx = context(&td, &expired, &old);
+        let dir = tempfile::tempdir().unwrap();
+        let keep = writer(dir.path(), "include_federated_domains = true\n")
+            .render(&ctx)
+            .unwrap();
+        assert_eq!(pems(&keep.svid).len(), 2);
+        assert_eq!(pems(&keep.bundle).len(), 2);
+        let omit = writer(
+            dir.path(),
+            "include_federated_domains = true\nomit_expired = true\n",
+        )
+        .render(&ctx)
+        .unwrap();
+        assert_eq!(pems(&omit.svid), [pem(ctx.svids[0].leaf())]);
+        assert_eq!(pems(&omit.bundle), [pem(&root(&td))]);
+    }
+
+    #[test]
+    fn the_hint_picks_the_svid() {
+        let td = TestTrustDomain::new("example.org").unwrap();
+        let a = td.x509_svid(ID).unwrap().with_hint("external");
+        let b = td
+            .x509_svid("spiffe://example.org/ns/prod/sa/internal")
+            .unwrap()
+            .with_hint("internal");
+        let ctx = X509Context {
+            svids: vec![Arc::new(a), Arc::new(b)],
+            bundles: td.bundle_set(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let first = writer(dir.path(), "").pick(&ctx).unwrap();
+        assert_eq!(first.spiffe_id().to_string(), ID);
+        let hinted = writer(dir.path(), "hint = \"internal\"\n")
+            .pick(&ctx)
+            .unwrap();
+        assert_eq!(hinted.hint(), Some("internal"));
+        let err = writer(dir.path(), "hint = \"nope\"\n")
+            .pick(&ctx)
+            .unwrap_err();
+        assert!(err.to_string().contains("\"nope\""), "{err}");
+        assert!(err.to_string().contains("\"internal\""), "{err}");
+    }
+
+    #[test]
+    fn the_jwt_bundle_file_maps_trust_domains_to_base64_jwks() {
+        let td = TestTrustDomain::new("example.org").unwrap();
+        let other = TestTrustDomain::new("other.org").unwrap();
+        let text = render_jwt_bundles(&td.bundle_set_with(&[&other]));
+        let map: BTreeMap<String, String> = serde_json::from_str(&text).unwrap();
+        assert_eq!(map.keys().collect::<Vec<_>>(), ["example.org", "other.org"]);
+        for (name, b64) in &map {
+            let jwks: serde_json::Value =
+                serde_json::from_slice(&STANDARD.decode(b64).unwrap()).unwrap();
+            let object = jwks.as_object().unwrap();
+            assert_eq!(
+                object.keys().collect::<Vec<_>>(),
+                ["keys"],
+                "{name}: {jwks}"
+            );
+            let keys = jwks["keys"].as_array().unwrap();
+            assert!(!keys.is_empty(), "{name}");
+            for k in keys {
+                assert!(k["kid"].is_string() && k["kty"].is_string(), "{k}");
+                assert!(k.get("use").is_none() && k.get("x5c").is_none(), "{k}");
+            }
+            // The JWKS is one go-spiffe and spiffe-core parse back.
+            let parsed = spiffe_core::JwtBundle::parse_jwks(
+                spiffe_core::TrustDomain::parse(name).unwrap(),
+                &STANDARD.decode(b64).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(parsed.len(), keys.len());
+        }
+    }
+
+    #[test]
+    fn jwt_svid_files_hold_the_token_alone() {
+        let td = TestTrustDomain::new("example.org").unwrap();
+        let a = td.jwt_svid(ID, &["user-service"]).unwrap();
+        let b = td
+            .jwt_svid(
+                "spiffe://example.org/ns/prod/sa/internal",
+                &["user-service"],
+            )
+            .unwrap()
+            .with_hint("internal");
+        let svids = [a, b];
+        assert_eq!(
+            pick_jwt(&svids, None, "user-service")
+                .unwrap()
+                .spiffe_id()
+                .to_string(),
+            ID
+        );
+        assert_eq!(
+            pick_jwt(&svids, Some("internal"), "user-service")
+                .unwrap()
+                .hint(),
+            Some("internal")
+        );
+        assert!(pick_jwt(&svids, Some("x"), "user-service").is_err());
+        assert!(pick_jwt(&[], None, "user-service").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt.token");
+        write_jwt_svid(&path, &svids[0], 0o600).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), svids[0].token());
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn a_missing_cert_dir_is_an_error_naming_the_file() {
+        let td = TestTrustDomain::new("example.org").unwrap();
+        let other = TestTrustDomain::new("other.org").unwrap();
+        let ctx = context(&td, &root(&other), &other);
+        let dir = tempfile::tempdir().unwrap();
+        let err = writer(&dir.path().join("missing"), "")
+            .write(&ctx)
+            .unwrap_err();
+        assert!(err.to_string().contains("svid.pem"), "{err}");
+    }
+}
