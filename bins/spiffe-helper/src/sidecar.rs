@@ -3,8 +3,9 @@
 //! **Daemon** (`daemon_mode = true`, the default): the X.509 files are written at every update
 //! of the `FetchX509SVID` stream, then `cmd` is started or signalled and the PID file's process
 //! signalled; the JWT bundle file at every update of `FetchJWTBundles`; each JWT-SVID file when
-//! fetched, and again at half of the token's remaining life plus a second (spiffe-helper's
-//! rule), retrying failures from 1 s doubling to 60 s. Streams that break are reopened with
+//! fetched (and validated against the agent's JWT bundles for its audience), and again at half
+//! of the token's remaining life plus a second (spiffe-helper's rule), retrying failures from
+//! 1 s doubling to 60 s. Streams that break are reopened with
 //! backoff. It runs until SIGINT or SIGTERM.
 //!
 //! **One-shot** (`daemon_mode = false`): everything is fetched once and written, and the
@@ -163,7 +164,17 @@ async fn fetch_jwt(
     let mut audiences = vec![jwt.jwt_audience.clone()];
     audiences.extend(jwt.jwt_extra_audiences.iter().cloned());
     let svids = client.fetch_jwt_svids(&audiences, None).await?;
-    Ok(output::pick_jwt(&svids, hint, &jwt.jwt_audience)?.clone())
+    let svid = output::pick_jwt(&svids, hint, &jwt.jwt_audience)?.clone();
+    // As spiffe-helper does: the token must validate against the agent's JWT bundles for the
+    // audience before it is written.
+    let bundles = client.fetch_jwt_bundles().await?;
+    JwtSvid::parse_and_validate(svid.token(), &bundles, &jwt.jwt_audience).with_context(|| {
+        format!(
+            "the JWT SVID for audience {:?} does not validate against the JWT bundles",
+            jwt.jwt_audience
+        )
+    })?;
+    Ok(svid)
 }
 
 /// Daemon mode: keeps the files fresh until `shutdown` completes.
