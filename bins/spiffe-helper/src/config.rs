@@ -189,8 +189,28 @@ struct RawConfig {
     svid_file_name: String,
     svid_key_file_name: String,
     svid_bundle_file_name: String,
+    #[serde(deserialize_with = "one_or_many")]
     jwt_svids: Vec<JwtSvidConfig>,
     jwt_bundle_file_name: String,
+}
+
+/// `jwt_svids` as a list of objects, or as `jwt_svids { ... }` blocks (one block reads as a
+/// map, which HCL 1 also takes for a one-element list).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<JwtSvidConfig>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<JwtSvidConfig>),
+        One(JwtSvidConfig),
+    }
+    match OneOrMany::deserialize(d) {
+        Ok(OneOrMany::Many(v)) => Ok(v),
+        Ok(OneOrMany::One(one)) => Ok(vec![one]),
+        Err(_) => Err(serde::de::Error::custom(
+            "jwt_svids must be a list of objects (or jwt_svids blocks) whose jwt_audience and \
+             jwt_svid_file_name are strings and jwt_extra_audiences a list of strings",
+        )),
+    }
 }
 
 /// The configuration as the file says it, before [`FileConfig::validate`].
@@ -601,6 +621,20 @@ fn unknown_keys(body: &Body) -> Vec<(String, BTreeSet<String>)> {
             }
         }
     }
+    for (i, block) in body.get_blocks("jwt_svids").enumerate() {
+        let keys: BTreeSet<String> = block
+            .body
+            .iter()
+            .map(|s| match s {
+                Structure::Attribute(a) => a.key.as_str().to_owned(),
+                Structure::Block(b) => b.ident.as_str().to_owned(),
+            })
+            .filter(|k| !JWT_SVID_KEYS.contains(&k.as_str()))
+            .collect();
+        if !keys.is_empty() {
+            out.push((format!("key(s) in jwt_svids[{i}]"), keys));
+        }
+    }
     let mut health_keys = BTreeSet::new();
     for block in body.get_blocks("health_checks") {
         health_keys.extend(
@@ -968,6 +1002,31 @@ daemon_mode = false
         assert!(!c.daemon_mode);
         assert_eq!(c.renew_signal, None);
         assert!(c.cmd_args.is_empty());
+    }
+
+    #[test]
+    fn jwt_svids_as_blocks_and_health_checks_as_an_object() {
+        let c =
+            valid("jwt_svids {\n  jwt_audience = \"a\"\n  jwt_svid_file_name = \"a.token\"\n}\n");
+        assert_eq!(c.jwt_svids.len(), 1);
+        assert_eq!(c.jwt_svids[0].jwt_audience, "a");
+        let c = valid(
+            "jwt_svids {\n  jwt_audience = \"a\"\n  jwt_svid_file_name = \"a.token\"\n}\njwt_svids {\n  jwt_audience = \"b\"\n  jwt_extra_audiences = [\"c\"]\n  jwt_svid_file_name = \"b.token\"\n}\n",
+        );
+        assert_eq!(c.jwt_svids.len(), 2);
+        assert_eq!(c.jwt_svids[1].jwt_extra_audiences, ["c"]);
+        assert_eq!(
+            refused(
+                "jwt_svids {\n  jwt_audience = \"a\"\n  jwt_svid_file_name = \"a\"\n  file = 1\n}\n"
+            ),
+            "unknown key(s) in jwt_svids[0]: file"
+        );
+        let c = valid(&format!(
+            "{X509}health_checks = {{\n  listener_enabled = true\n  bind_port = 9090\n}}\n"
+        ));
+        assert_eq!(c.health.map(|h| h.bind_port), Some(9090));
+        let err = FileConfig::parse("jwt_svids = \"x\"\n").unwrap_err();
+        assert!(err.contains("jwt_svids must be a list of objects"), "{err}");
     }
 }
 
