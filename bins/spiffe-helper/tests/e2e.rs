@@ -67,6 +67,22 @@ fn check_x509(dir: &Path) -> X509Svid {
     let bundles: BundleSet = [Bundle::from(roots)].into_iter().collect();
     spiffe_core::x509::verify_chain(svid.chain(), &bundles)
         .expect("the SVID verifies against bundle.pem");
+    // And as OpenSSL sees the files, where it is installed.
+    match std::process::Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(dir.join("bundle.pem"))
+        .arg(dir.join("svid.pem"))
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "openssl verify: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => eprintln!("SKIP openssl verify: {e}"),
+    }
     svid
 }
 
