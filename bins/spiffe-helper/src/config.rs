@@ -134,7 +134,7 @@ pub enum ConfigError {
     /// `cmd_args` cannot be split into arguments.
     #[error("cmd_args: {0}")]
     CmdArgs(#[from] CmdArgsError),
-    /// `hint` is set but empty after trimming, or another field has a value it cannot take.
+    /// A field has a value it cannot take (a port above 65535).
     #[error("{field}: {rule}")]
     Invalid {
         /// The key.

@@ -44,7 +44,8 @@ struct Cli {
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "true",
-        action = ArgAction::Set
+        action = ArgAction::Set,
+        value_parser = parse_go_bool
     )]
     daemon_mode: Option<bool>,
     /// In one-shot mode, how long to wait for each SVID or bundle before exiting non-zero
@@ -54,6 +55,15 @@ struct Cli {
     /// Print the version and exit.
     #[arg(long, action = ArgAction::SetTrue)]
     version: bool,
+}
+
+/// A boolean as Go's `strconv.ParseBool` (and so the `flag` package) reads one.
+fn parse_go_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!("invalid boolean value {s:?}")),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -74,7 +74,13 @@ fn a_missing_cert_dir_is_refused_at_start() {
         "cert_dir = \"nope\"\nsvid_file_name = \"a\"\nsvid_key_file_name = \"b\"\nsvid_bundle_file_name = \"c\"\n",
     )
     .unwrap();
-    for mode in ["-daemon-mode=false", "-daemon-mode=true"] {
+    for mode in [
+        "-daemon-mode=false",
+        "-daemon-mode=true",
+        "-daemon-mode",
+        "--daemon-mode=0",
+        "-daemon-mode=F",
+    ] {
         let (code, _, stderr) = run(dir.path(), &[mode]);
         assert_eq!(code, 1, "{mode}: {stderr}");
         assert!(
