@@ -22,6 +22,7 @@ use crate::api::{AgentApi, BundleApi, EntryApi, SvidApi, SyncApi};
 use crate::attest::{JoinTokenAttestor, NodeAttestor};
 use crate::config::ServerConfig;
 use crate::datastore::Datastore;
+use crate::federation::{self, ServeProfile};
 use crate::state::ServerState;
 
 use spiffe_proto::spiffers::sync::v1::sync_server::SyncServer;
@@ -43,6 +44,8 @@ pub struct RunningServer {
     pub agent_address: SocketAddr,
     /// The bound health address, if enabled.
     pub health_address: Option<SocketAddr>,
+    /// The bound SPIFFE bundle endpoint address, if the server serves one.
+    pub bundle_endpoint_address: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     admin_socket: SocketFile,
@@ -176,6 +179,45 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         None => None,
     };
 
+    let bundle_endpoint_address = match &config.federation.bundle_endpoint {
+        Some(endpoint) => {
+            let (tls, file) =
+                federation::endpoint_tls(&endpoint.profile, Arc::clone(&server_svid))?;
+            let (listener, bound) = federation::bind_endpoint(endpoint.address).await?;
+            if let (
+                Some(file),
+                ServeProfile::HttpsWeb {
+                    file_sync_interval, ..
+                },
+            ) = (file, &endpoint.profile)
+            {
+                tasks.push(tokio::spawn(federation::watch_files(
+                    file,
+                    *file_sync_interval,
+                    shutdown_rx.clone(),
+                )));
+            }
+            tasks.push(tokio::spawn(federation::serve_endpoint(
+                listener,
+                tls,
+                Arc::clone(&state),
+                endpoint.clone(),
+                shutdown_rx.clone(),
+            )));
+            info!(
+                address = %bound,
+                profile = match endpoint.profile {
+                    ServeProfile::HttpsSpiffe => "https_spiffe",
+                    ServeProfile::HttpsWeb { .. } => "https_web",
+                },
+                refresh_hint_s = endpoint.refresh_hint.as_secs(),
+                "serving SPIFFE bundle endpoint"
+            );
+            Some(bound)
+        }
+        None => None,
+    };
+
     tasks.push(tokio::spawn(background::rotation_loop(
         Arc::clone(&state),
         Arc::clone(&server_svid),
@@ -196,6 +238,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         state,
         agent_address,
         health_address,
+        bundle_endpoint_address,
         shutdown: shutdown_tx,
         tasks,
         admin_socket,
