@@ -1,5 +1,6 @@
 //! Federation on real sockets and real TLS: the server's SPIFFE bundle endpoint (profiles
-//! `https_spiffe` and `https_web`) read by our fetcher and by `curl`.
+//! `https_spiffe` and `https_web`) read by our fetcher and by `curl`; servers keeping each
+//! other's bundles fresh; refused bundles never replacing a good one.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -15,8 +16,14 @@ use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use spiffe_core::{Bundle, SpiffeId, TrustDomain};
+use spiffe_proto::spire::api::server::bundle::v1::bundle_client::BundleClient;
+use spiffe_proto::spire::api::server::bundle::v1::{
+    BatchSetFederatedBundleRequest, GetFederatedBundleRequest,
+};
+use spiffe_proto::spire::api::types as pb;
 use spiffe_server::federation::{
-    BundleEndpointConfig, BundleFetcher, EndpointAuth, EndpointUrl, FetchError, ServeProfile,
+    BundleEndpointConfig, BundleFetcher, EndpointAuth, EndpointProfile, EndpointUrl,
+    FederationRelationship, FetchError, MAX_BUNDLE_SIZE, RefreshPolicy, ServeProfile,
 };
 
 fn local() -> SocketAddr {
@@ -290,4 +297,276 @@ async fn a_serving_key_that_is_not_the_certificates_is_refused_at_start() {
         err.contains("bundle endpoint serving key") && err.contains(&*b.key_file.to_string_lossy()),
         "{err}"
     );
+}
+
+/// Fast refreshes for tests: a 1 s hint means a fetch every 250 ms, failures retried after
+/// 50 ms doubling to 200 ms, relationships re-read every 100 ms.
+fn fast_policy() -> RefreshPolicy {
+    RefreshPolicy {
+        min_hint: Duration::from_millis(100),
+        retry_initial: Duration::from_millis(50),
+        retry_max: Duration::from_millis(200),
+        relationships_interval: Duration::from_millis(100),
+        fetch_timeout: Duration::from_secs(5),
+        ..RefreshPolicy::default()
+    }
+}
+
+/// The federated bundle `td` as server `s`'s admin API reports it.
+async fn federated(s: &TestServer, td: &str) -> Option<pb::Bundle> {
+    BundleClient::new(s.admin())
+        .get_federated_bundle(GetFederatedBundleRequest {
+            trust_domain: td.into(),
+            output_mask: None,
+        })
+        .await
+        .ok()
+        .map(tonic::Response::into_inner)
+}
+
+/// Waits (at most 10 s) until `check` holds for the federated bundle `td` of `s`.
+async fn wait_for(
+    s: &TestServer,
+    td: &str,
+    what: &str,
+    check: impl Fn(&pb::Bundle) -> bool,
+) -> pb::Bundle {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(b) = federated(s, td).await.filter(|b| check(b)) {
+            return b;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Two servers in one process: `example.org` federates with `partner.org` over `https_spiffe`
+/// (configured as in the file), bootstrapped with `bundle set`; then follows partner.org's CA
+/// rotation, authenticating each later fetch with the bundle it fetched last.
+#[tokio::test]
+async fn two_servers_federate_over_https_spiffe_and_follow_rotation() {
+    let partner = TestServer::start_with(None, |c| {
+        c.trust_domain = TrustDomain::parse("partner.org").unwrap();
+        c.federation.bundle_endpoint = Some(endpoint(ServeProfile::HttpsSpiffe, 1));
+    })
+    .await;
+    let partner_addr = partner.server.bundle_endpoint_address.unwrap();
+    let relationship = FederationRelationship {
+        trust_domain: TrustDomain::parse("partner.org").unwrap(),
+        bundle_endpoint_url: url(partner_addr, "127.0.0.1"),
+        profile: EndpointProfile::HttpsSpiffe {
+            endpoint_spiffe_id: SpiffeId::parse("spiffe://partner.org/spire/server").unwrap(),
+        },
+    };
+    let ours = TestServer::start_with(None, |c| {
+        c.federation.refresh = fast_policy();
+        c.federation
+            .federates_with
+            .insert(relationship.trust_domain.clone(), relationship.clone());
+    })
+    .await;
+
+    // No bundle of partner.org yet: SPIFFE authentication cannot start, nothing is stored.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(federated(&ours, "partner.org").await.is_none());
+
+    // Bootstrap: the operator sets partner.org's bundle (no refresh hint, sequence 0).
+    let mut seed = (*partner.server.state.local_bundle().unwrap()).clone();
+    seed.sequence_number = 0;
+    seed.refresh_hint = 0;
+    let set = BundleClient::new(ours.admin())
+        .batch_set_federated_bundle(BatchSetFederatedBundleRequest {
+            bundle: vec![seed.clone()],
+            output_mask: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(set.results[0].status.as_ref().unwrap().code, 0);
+
+    // The endpoint's own document replaces the seed (its sequence and hint).
+    let sequence = partner.server.state.local_bundle().unwrap().sequence_number;
+    let fetched = wait_for(&ours, "partner.org", "the fetched bundle is stored", |b| {
+        b.refresh_hint == 1 && b.sequence_number == sequence
+    })
+    .await;
+    assert_eq!(fetched.x509_authorities, seed.x509_authorities);
+
+    // partner.org prepares a new CA: its bundle grows and is fetched.
+    partner.server.state.ca.prepare_x509().unwrap();
+    partner.server.state.publish_local_bundle().await.unwrap();
+    let grown = partner.server.state.local_bundle().unwrap();
+    assert_eq!(
+        grown.x509_authorities.len(),
+        seed.x509_authorities.len() + 1
+    );
+    let followed = wait_for(&ours, "partner.org", "the rotated bundle is fetched", |b| {
+        b.sequence_number == grown.sequence_number
+    })
+    .await;
+    assert_eq!(followed.x509_authorities, grown.x509_authorities);
+    // Agents read federated bundles from the server's state: it has the new one.
+    assert_eq!(
+        ours.server
+            .state
+            .bundle("partner.org")
+            .unwrap()
+            .sequence_number,
+        grown.sequence_number
+    );
+    ours.server.stop().await;
+    partner.server.stop().await;
+}
+
+/// What the fake endpoint answers, and how many requests it has had.
+#[derive(Default)]
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+    requests: usize,
+}
+
+fn document(td: &spiffe_ca::testing::TestTrustDomain, name: &str, sequence: u64) -> Vec<u8> {
+    let mut b = (**td.bundle_set().get(name).unwrap()).clone();
+    b.set_sequence(Some(sequence));
+    b.set_refresh_hint(Some(Duration::from_secs(1)));
+    b.to_json().into_bytes()
+}
+
+/// An `https_web` relationship from the datastore, to an endpoint that turns hostile: no
+/// answer that fails to parse, holds no authority, is older than the last one, fails or is too
+/// large replaces the good bundle; a good newer one does.
+#[tokio::test]
+async fn a_bundle_that_fails_to_parse_or_verify_never_replaces_a_good_one() {
+    use std::sync::Mutex;
+
+    let tls = spiffe_testkit::tls::TlsMaterial::new("fake CA", "fake", &["127.0.0.1"]).unwrap();
+    let answer = Arc::new(Mutex::new(Answer::default()));
+    let shared = Arc::clone(&answer);
+    let fake =
+        spiffe_testkit::http::HttpServer::start(Some(tls.server_config().unwrap()), move |_req| {
+            let shared = Arc::clone(&shared);
+            async move {
+                let mut a = shared.lock().unwrap();
+                a.requests += 1;
+                spiffe_testkit::http::text(
+                    http::StatusCode::from_u16(a.status).unwrap(),
+                    "application/json",
+                    a.body.clone(),
+                )
+            }
+        })
+        .await
+        .unwrap();
+    let fake_td = spiffe_ca::testing::TestTrustDomain::new("fake.org").unwrap();
+    let set = |status: u16, body: Vec<u8>| {
+        let mut a = answer.lock().unwrap();
+        a.status = status;
+        a.body = body;
+        a.requests
+    };
+    set(200, document(&fake_td, "fake.org", 5));
+
+    let web_roots = roots(&tls.ca_pem);
+    let ours = TestServer::start_with(None, |c| {
+        c.federation.refresh = fast_policy();
+        c.federation.web_roots = Some(web_roots);
+    })
+    .await;
+    let relationship = FederationRelationship {
+        trust_domain: TrustDomain::parse("fake.org").unwrap(),
+        bundle_endpoint_url: EndpointUrl::parse(&format!("{}/bundle", fake.url())).unwrap(),
+        profile: EndpointProfile::HttpsWeb,
+    };
+    ours.server
+        .state
+        .ds
+        .create_federation_relationship(&relationship)
+        .await
+        .unwrap();
+    let good = wait_for(&ours, "fake.org", "the first bundle is stored", |b| {
+        b.sequence_number == 5
+    })
+    .await;
+
+    let too_large = {
+        let mut big = b"{\"keys\":[".to_vec();
+        big.extend(std::iter::repeat_n(b' ', MAX_BUNDLE_SIZE));
+        big.extend(b"]}");
+        big
+    };
+    let hostile: Vec<(&str, u16, Vec<u8>)> = vec![
+        ("not JSON", 200, b"<html>gateway</html>".to_vec()),
+        ("no keys member", 200, br#"{"spiffe_sequence": 9}"#.to_vec()),
+        (
+            "no X.509 authority",
+            200,
+            br#"{"keys": [], "spiffe_sequence": 9}"#.to_vec(),
+        ),
+        ("an x509-svid entry that is not a certificate", 200, {
+            let mut doc: serde_json::Value =
+                serde_json::from_slice(&document(&fake_td, "fake.org", 9)).unwrap();
+            doc["keys"][0]["x5c"] = serde_json::json!(["AAAA"]);
+            serde_json::to_vec(&doc).unwrap()
+        }),
+        ("a jwt-svid key without kid", 200, {
+            let mut doc: serde_json::Value =
+                serde_json::from_slice(&document(&fake_td, "fake.org", 9)).unwrap();
+            doc["keys"][1].as_object_mut().unwrap().remove("kid");
+            serde_json::to_vec(&doc).unwrap()
+        }),
+        (
+            "older than the last fetched",
+            200,
+            document(&fake_td, "fake.org", 4),
+        ),
+        ("a server error", 500, b"{}".to_vec()),
+        ("a redirect", 302, Vec::new()),
+        ("larger than MAX_BUNDLE_SIZE", 200, too_large),
+    ];
+    for (what, status, body) in hostile {
+        let before = set(status, body);
+        // Several fetches happen (failures are retried within 200 ms).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while answer.lock().unwrap().requests < before + 3 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no refetch after: {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            federated(&ours, "fake.org").await.as_ref(),
+            Some(&good),
+            "{what}"
+        );
+    }
+
+    // A good, newer bundle with other keys replaces it.
+    let rotated = spiffe_ca::testing::TestTrustDomain::new("fake.org").unwrap();
+    set(200, document(&rotated, "fake.org", 6));
+    let replaced = wait_for(&ours, "fake.org", "the newer bundle is stored", |b| {
+        b.sequence_number == 6
+    })
+    .await;
+    assert_ne!(replaced.x509_authorities, good.x509_authorities);
+
+    // The relationship removed: no more fetches; the bundle stays.
+    ours.server
+        .state
+        .ds
+        .delete_federation_relationship(&relationship.trust_domain)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let after = answer.lock().unwrap().requests;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        answer.lock().unwrap().requests,
+        after,
+        "the refresher stopped"
+    );
+    assert_eq!(federated(&ours, "fake.org").await, Some(replaced));
+    ours.server.stop().await;
 }

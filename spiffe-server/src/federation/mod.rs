@@ -13,6 +13,7 @@
 
 mod client;
 mod endpoint;
+mod refresher;
 mod relationship;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,8 @@ pub use endpoint::{EndpointError, FileCert};
 pub(crate) use endpoint::{
     bind as bind_endpoint, serve as serve_endpoint, tls_config as endpoint_tls, watch_files,
 };
+pub(crate) use refresher::run as run_refresher;
+pub use refresher::{RefreshError, Refreshed, refresh_once};
 pub use relationship::{
     EndpointProfile, EndpointUrl, FederationRelationship, MAX_ENDPOINT_URL_LEN,
     PROFILE_HTTPS_SPIFFE, PROFILE_HTTPS_WEB, RelationshipError,

@@ -223,6 +223,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         Arc::clone(&server_svid),
         shutdown_rx.clone(),
     )));
+    tasks.push(tokio::spawn(federation::run_refresher(
+        Arc::clone(&state),
+        shutdown_rx.clone(),
+    )));
     tasks.push(tokio::spawn(background::event_loop(
         Arc::clone(&state),
         shutdown_rx.clone(),
