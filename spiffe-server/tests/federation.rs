@@ -207,6 +207,9 @@ async fn https_web_endpoint_answers_curl_with_a_strict_bundle_document() {
     );
     assert_eq!(json["spiffe_refresh_hint"].as_u64(), Some(300));
 
+    // TLS 1.2 too (Mozilla's intermediate compatibility, SPIFFE_Federation.md 5).
+    let (_, status) = curl(&["--cacert", ca, "--tls-max", "1.2", &format!("{base}/")]).await;
+    assert_eq!(status, "200 application/json");
     let (_, status) = curl(&["--cacert", ca, "-X", "POST", &format!("{base}/")]).await;
     assert!(status.starts_with("405 "), "{status}");
     let (_, status) = curl(&["--cacert", ca, &format!("{base}/bundle")]).await;
@@ -569,4 +572,66 @@ async fn a_bundle_that_fails_to_parse_or_verify_never_replaces_a_good_one() {
     );
     assert_eq!(federated(&ours, "fake.org").await, Some(replaced));
     ours.server.stop().await;
+}
+
+/// Redirects (SPIFFE_Federation.md 5.2.1.4): followed to an absolute path or an `https` URL,
+/// refused to `http`, and at most `MAX_REDIRECTS` of them.
+#[tokio::test]
+async fn redirects_are_followed_to_valid_bundle_endpoint_urls_only() {
+    let tls = spiffe_testkit::tls::TlsMaterial::new("fake CA", "fake", &["127.0.0.1"]).unwrap();
+    let fake_td = spiffe_ca::testing::TestTrustDomain::new("fake.org").unwrap();
+    let doc = document(&fake_td, "fake.org", 3);
+    let port = Arc::new(std::sync::OnceLock::<u16>::new());
+    let p = Arc::clone(&port);
+    let fake =
+        spiffe_testkit::http::HttpServer::start(Some(tls.server_config().unwrap()), move |req| {
+            let doc = doc.clone();
+            let port = p.get().copied().unwrap_or(0);
+            async move {
+                let found = |to: String| {
+                    let mut r = spiffe_testkit::http::text(
+                        http::StatusCode::FOUND,
+                        "text/plain",
+                        Vec::new(),
+                    );
+                    r.headers_mut()
+                        .insert(http::header::LOCATION, to.parse().unwrap());
+                    r
+                };
+                match req.uri().path() {
+                    "/bundle" => {
+                        spiffe_testkit::http::text(http::StatusCode::OK, "application/json", doc)
+                    }
+                    "/moved" => found("/bundle".into()),
+                    "/absolute" => found(format!("https://127.0.0.1:{port}/moved")),
+                    "/plain" => found(format!("http://127.0.0.1:{port}/bundle")),
+                    _ => found("/loop".into()),
+                }
+            }
+        })
+        .await
+        .unwrap();
+    port.set(fake.addr().port()).unwrap();
+    let f = fetcher(Some(roots(&tls.ca_pem)));
+    let fake_org = TrustDomain::parse("fake.org").unwrap();
+    let at = |path: &str| EndpointUrl::parse(&format!("{}{path}", fake.url())).unwrap();
+    for path in ["/moved", "/absolute"] {
+        let b = f
+            .fetch(&fake_org, &at(path), &EndpointAuth::Web)
+            .await
+            .unwrap();
+        assert_eq!(b.sequence(), Some(3), "{path}");
+    }
+    let err = f
+        .fetch(&fake_org, &at("/plain"), &EndpointAuth::Web)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("must use the https scheme"), "{err}");
+    let err = f
+        .fetch(&fake_org, &at("/loop"), &EndpointAuth::Web)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than 3 redirects"), "{err}");
 }

@@ -1,8 +1,9 @@
 //! One fetch of a foreign bundle endpoint: an HTTPS GET of the endpoint URL, the server
 //! authenticated by the relationship's profile (SPIFFE_Federation.md 5.2.1.4 and 5.2.2.4),
 //! `200 OK` required, the body at most [`MAX_BUNDLE_SIZE`] bytes and parsed as the SPIFFE bundle
-//! of the relationship's trust domain. The whole exchange is bounded by one timeout. Redirects
-//! are not followed (they are answered with [`FetchError::Status`]).
+//! of the relationship's trust domain. The whole exchange is bounded by one timeout. Up to
+//! [`MAX_REDIRECTS`] redirects are followed to valid bundle endpoint URLs, each authenticated
+//! as the configured URL is; the configured URL is used again at every refresh.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,37 @@ use super::EndpointUrl;
 /// The largest bundle document read from an endpoint, in bytes (a bundle with a hundred RSA-4096
 /// authorities fits several times over).
 pub const MAX_BUNDLE_SIZE: usize = 1024 * 1024;
+
+/// The most redirects one fetch follows.
+pub const MAX_REDIRECTS: usize = 3;
+
+/// What one GET found.
+enum Step {
+    Bundle(Bundle),
+    Redirect(EndpointUrl),
+}
+
+/// The URL a redirect from `from` points to: an absolute `https` URL or an absolute path on the
+/// same host, checked as a bundle endpoint URL (SPIFFE_Federation.md 5.2.1.4, 5.2.2.4).
+fn redirect_target(
+    from: &EndpointUrl,
+    location: &header::HeaderValue,
+) -> Result<EndpointUrl, FetchError> {
+    let refuse = |reason: String| FetchError::Redirect {
+        url: from.to_string(),
+        reason,
+    };
+    let location = location
+        .to_str()
+        .map_err(|_| refuse("Location is not text".into()))?;
+    let absolute = if location.starts_with('/') && !location.starts_with("//") {
+        let authority = from.uri().authority().map_or("", |a| a.as_str());
+        format!("https://{authority}{location}")
+    } else {
+        location.to_owned()
+    };
+    EndpointUrl::parse(&absolute).map_err(|e| refuse(format!("to a URL that is refused: {e}")))
+}
 
 /// Why a fetch failed.
 #[derive(Debug, Error)]
@@ -94,6 +126,15 @@ pub enum FetchError {
         url: String,
         /// The status.
         status: StatusCode,
+    },
+    /// A redirect that cannot be followed (a target that is not a valid bundle endpoint URL,
+    /// or too many).
+    #[error("bundle endpoint {url}: redirect: {reason}")]
+    Redirect {
+        /// The URL configured.
+        url: String,
+        /// Why.
+        reason: String,
     },
     /// The body is larger than [`MAX_BUNDLE_SIZE`] or could not be read.
     #[error("bundle endpoint {url}: body: {reason}")]
@@ -211,12 +252,36 @@ impl BundleFetcher {
             })
     }
 
+    /// Follows at most [`MAX_REDIRECTS`] redirects, each target checked as a bundle endpoint URL
+    /// and authenticated as the configured URL is (for `https_spiffe`, the same SPIFFE ID).
     async fn fetch_unbounded(
         &self,
         trust_domain: &TrustDomain,
         url: &EndpointUrl,
         auth: &EndpointAuth,
     ) -> Result<Bundle, FetchError> {
+        let mut current = url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            match self.get_once(trust_domain, &current, auth).await? {
+                Step::Bundle(b) => return Ok(b),
+                Step::Redirect(next) => {
+                    debug!(from = %current, to = %next, "bundle endpoint redirect followed");
+                    current = next;
+                }
+            }
+        }
+        Err(FetchError::Redirect {
+            url: url.to_string(),
+            reason: format!("more than {MAX_REDIRECTS} redirects"),
+        })
+    }
+
+    async fn get_once(
+        &self,
+        trust_domain: &TrustDomain,
+        url: &EndpointUrl,
+        auth: &EndpointAuth,
+    ) -> Result<Step, FetchError> {
         let u = || url.to_string();
         let server_name =
             ServerName::try_from(url.host().to_owned()).map_err(|_| FetchError::Host {
@@ -255,6 +320,11 @@ impl BundleFetcher {
                 .send_request(request)
                 .await
                 .map_err(|source| FetchError::Http { url: u(), source })?;
+            if response.status().is_redirection()
+                && let Some(location) = response.headers().get(header::LOCATION)
+            {
+                return redirect_target(url, location).map(Step::Redirect);
+            }
             if response.status() != StatusCode::OK {
                 return Err(FetchError::Status {
                     url: u(),
@@ -275,13 +345,13 @@ impl BundleFetcher {
                 .to_bytes();
             // The consumer rules of X509-SVID.md 6.2: what a publisher may add is read, not
             // refused.
-            Bundle::parse_json_lenient(trust_domain.clone(), &body).map_err(|source| {
-                FetchError::Bundle {
+            Bundle::parse_json_lenient(trust_domain.clone(), &body)
+                .map(Step::Bundle)
+                .map_err(|source| FetchError::Bundle {
                     url: u(),
                     trust_domain: trust_domain.clone(),
                     source,
-                }
-            })
+                })
         }
         .await;
         driver.abort();

@@ -25,7 +25,7 @@ use std::time::Duration;
 use rustls::RootCertStore;
 use spiffe_core::TrustDomain;
 
-pub use client::{BundleFetcher, EndpointAuth, FetchError, MAX_BUNDLE_SIZE};
+pub use client::{BundleFetcher, EndpointAuth, FetchError, MAX_BUNDLE_SIZE, MAX_REDIRECTS};
 pub use endpoint::{EndpointError, FileCert};
 pub(crate) use endpoint::{
     bind as bind_endpoint, serve as serve_endpoint, tls_config as endpoint_tls, watch_files,
