@@ -370,6 +370,51 @@ async fn two_servers_federate_over_https_spiffe_and_follow_rotation() {
     })
     .await;
 
+    // An agent of ours.
+    let agent_dir = tempfile::tempdir().unwrap();
+    let bootstrap = agent_dir.path().join("bootstrap.pem");
+    std::fs::write(
+        &bootstrap,
+        ours.bundle_set().await.get(TD).unwrap().x509().to_pem(),
+    )
+    .unwrap();
+    let mut agent_config =
+        spiffe_agent::AgentConfig::new(td(), ours.agent_address(), agent_dir.path().join("data"));
+    agent_config.socket_path = agent_dir.path().join("public").join("api.sock");
+    agent_config.trust_bootstrap = spiffe_agent::TrustBootstrap::BundleFile(bootstrap);
+    agent_config.join_token = Some(ours.join_token().await);
+    let agent = spiffe_agent::start(agent_config.clone()).await.unwrap();
+    let agent_id = agent.node.svid.get().spiffe_id().clone();
+    let workload = spiffe_workload::client::WorkloadApiClient::connect(&format!(
+        "unix://{}",
+        agent_config.socket_path.display()
+    ))
+    .await
+    .unwrap();
+    // Waits until the workload sees exactly these X.509 authorities for partner.org.
+    let workload_sees = |want: Vec<Vec<u8>>, what: &'static str| {
+        let workload = workload.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let got: Option<Vec<Vec<u8>>> =
+                    workload.fetch_x509_context().await.ok().and_then(|c| {
+                        c.bundles
+                            .get("partner.org")
+                            .map(|b| b.x509().authorities().iter().map(|c| c.to_vec()).collect())
+                    });
+                if got.as_ref() == Some(&want) {
+                    return;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "never: {what} ({got:?})"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+
     // No bundle of partner.org yet: SPIFFE authentication cannot start, nothing is stored.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(federated(&ours, "partner.org").await.is_none());
@@ -387,6 +432,17 @@ async fn two_servers_federate_over_https_spiffe_and_follow_rotation() {
         .unwrap()
         .into_inner();
     assert_eq!(set.results[0].status.as_ref().unwrap().code, 0);
+    // A workload entry federating with partner.org (refused before its bundle exists, as in
+    // SPIRE).
+    let mut entry = spiffe_testkit::grpc::unix_entry(
+        spiffe_testkit::grpc::spiffe_id(TD, "/workload"),
+        spiffe_testkit::grpc::spiffe_id(TD, agent_id.path()),
+        nix::unistd::geteuid().as_raw(),
+    );
+    entry.federates_with = vec!["partner.org".into()];
+    spiffe_testkit::grpc::create_entry(&ours.admin(), entry)
+        .await
+        .unwrap();
 
     // The endpoint's own document replaces the seed (its sequence and hint).
     let sequence = partner.server.state.local_bundle().unwrap().sequence_number;
@@ -395,6 +451,10 @@ async fn two_servers_federate_over_https_spiffe_and_follow_rotation() {
     })
     .await;
     assert_eq!(fetched.x509_authorities, seed.x509_authorities);
+    let asn1 = |b: &pb::Bundle| -> Vec<Vec<u8>> {
+        b.x509_authorities.iter().map(|c| c.asn1.clone()).collect()
+    };
+    workload_sees(asn1(&fetched), "the workload gets partner.org's bundle").await;
 
     // partner.org prepares a new CA: its bundle grows and is fetched.
     partner.server.state.ca.prepare_x509().unwrap();
@@ -409,15 +469,13 @@ async fn two_servers_federate_over_https_spiffe_and_follow_rotation() {
     })
     .await;
     assert_eq!(followed.x509_authorities, grown.x509_authorities);
-    // Agents read federated bundles from the server's state: it has the new one.
-    assert_eq!(
-        ours.server
-            .state
-            .bundle("partner.org")
-            .unwrap()
-            .sequence_number,
-        grown.sequence_number
-    );
+    // The agent gets the rotated bundle pushed, and the workload with it.
+    workload_sees(
+        asn1(&grown),
+        "the workload gets partner.org's rotated bundle",
+    )
+    .await;
+    agent.stop().await;
     ours.server.stop().await;
     partner.server.stop().await;
 }
