@@ -693,3 +693,22 @@ async fn redirects_are_followed_to_valid_bundle_endpoint_urls_only() {
         .to_string();
     assert!(err.contains("more than 3 redirects"), "{err}");
 }
+
+#[tokio::test]
+async fn a_configured_relationship_with_the_own_trust_domain_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::server::config(dir.path(), None);
+    config.federation.federates_with.insert(
+        td(),
+        FederationRelationship {
+            trust_domain: td(),
+            bundle_endpoint_url: EndpointUrl::parse("https://127.0.0.1:1/").unwrap(),
+            profile: EndpointProfile::HttpsWeb,
+        },
+    );
+    let err = spiffe_server::start(config).await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "federation: trust_domain \"example.org\": a server does not federate with its own trust domain"
+    );
+}

@@ -44,7 +44,7 @@ pub const DEFAULT_REFRESH_HINT: Duration = Duration::from_secs(300);
 pub const DEFAULT_FILE_SYNC_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// The server's federation settings (SPIRE's `federation` block).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct FederationConfig {
     /// The server's own bundle endpoint, if it serves one.
     pub bundle_endpoint: Option<BundleEndpointConfig>,
@@ -56,6 +56,18 @@ pub struct FederationConfig {
     /// The roots `https_web` endpoints are checked against; `None`: the Mozilla root program's
     /// (webpki-roots).
     pub web_roots: Option<Arc<RootCertStore>>,
+}
+
+impl std::fmt::Debug for FederationConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The roots by count: a root store prints every anchor.
+        f.debug_struct("FederationConfig")
+            .field("bundle_endpoint", &self.bundle_endpoint)
+            .field("federates_with", &self.federates_with)
+            .field("refresh", &self.refresh)
+            .field("web_roots", &self.web_roots.as_ref().map(|r| r.len()))
+            .finish()
+    }
 }
 
 /// The bundle endpoint this server serves (SPIFFE_Federation.md 5.2).

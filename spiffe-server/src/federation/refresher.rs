@@ -208,10 +208,10 @@ async fn keep_fresh(
 }
 
 /// The relationships to follow: the datastore's, overridden by the configuration's, without
-/// the server's own trust domain.
+/// the server's own trust domain (and whether the datastore listed that one).
 async fn wanted(
     state: &ServerState,
-) -> Result<BTreeMap<TrustDomain, FederationRelationship>, DatastoreError> {
+) -> Result<(BTreeMap<TrustDomain, FederationRelationship>, bool), DatastoreError> {
     let mut all: BTreeMap<_, _> = state
         .ds
         .list_federation_relationships()
@@ -220,11 +220,8 @@ async fn wanted(
         .map(|r| (r.trust_domain.clone(), r))
         .collect();
     all.extend(state.config.federation.federates_with.clone());
-    let own = &state.config.trust_domain;
-    if all.remove(own).is_some() {
-        warn!(trust_domain = %own, "federation relationship with the server's own trust domain ignored");
-    }
-    Ok(all)
+    let own_listed = all.remove(&state.config.trust_domain).is_some();
+    Ok((all, own_listed))
 }
 
 /// Runs a refresher per relationship until `shutdown`, following relationship changes.
@@ -240,6 +237,7 @@ pub(crate) async fn run(state: Arc<ServerState>, mut shutdown: watch::Receiver<b
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut running: BTreeMap<TrustDomain, (FederationRelationship, JoinHandle<()>)> =
         BTreeMap::new();
+    let mut warned_own = false;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -247,7 +245,16 @@ pub(crate) async fn run(state: Arc<ServerState>, mut shutdown: watch::Receiver<b
             () = stopped(&mut shutdown) => break,
         }
         let wanted = match wanted(&state).await {
-            Ok(w) => w,
+            Ok((w, own_listed)) => {
+                if own_listed && !warned_own {
+                    warned_own = true;
+                    warn!(
+                        trust_domain = %state.config.trust_domain,
+                        "a federation relationship with the server's own trust domain is ignored"
+                    );
+                }
+                w
+            }
             Err(e) => {
                 // The running refreshers go on with what they have.
                 warn!(error = %e, "federation relationships could not be read");

@@ -95,6 +95,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     spiffe_fs::ensure_trusted_dir(&config.data_dir, "data directory", 0o700)?;
 
     config.limits.validate()?;
+    for relationship in config.federation.federates_with.values() {
+        relationship.check_for(&config.trust_domain)?;
+    }
     let ds = Datastore::open(&config.datastore_url()).await?;
     let ca = Arc::new(open_ca(&config)?);
     let state = Arc::new(ServerState::load(config.clone(), ds, ca).await?);
