@@ -757,3 +757,17 @@ async fn the_endpoint_bounds_connections_and_handshakes() {
     drop(silent);
     s.server.stop().await;
 }
+
+#[tokio::test]
+async fn a_bundle_endpoint_address_in_use_stops_the_start() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::server::config(dir.path(), None);
+    config.federation.bundle_endpoint = Some(BundleEndpointConfig::new(address));
+    let err = spiffe_server::start(config).await.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("bundle endpoint address {address}: ")),
+        "{err}"
+    );
+}
