@@ -9,6 +9,8 @@ use spiffe_ca::{CaKeyType, CaSubject};
 use spiffe_core::TrustDomain;
 use spiffe_core::jwt::JwtAlgorithm;
 
+use crate::federation::FederationConfig;
+
 /// The default admin socket (SPIRE's is `/tmp/spire-server/private/api.sock`).
 pub const DEFAULT_SOCKET_PATH: &str = "/tmp/spiffe-server/private/api.sock";
 /// The default agent API address.
@@ -68,6 +70,8 @@ pub struct ServerConfig {
     pub allow_weak_join_tokens: bool,
     /// What one peer of the agent API (TCP) may hold: streams, connections, time.
     pub limits: ConnectionLimits,
+    /// Federation: the server's bundle endpoint and the trust domains it federates with.
+    pub federation: FederationConfig,
 }
 
 /// The least estimated entropy, in bits, of an operator-supplied join token, unless
@@ -242,6 +246,7 @@ impl ServerConfig {
             k8s_psat: None,
             allow_weak_join_tokens: false,
             limits: ConnectionLimits::default(),
+            federation: FederationConfig::default(),
         }
     }
 

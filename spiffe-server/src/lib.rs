@@ -12,6 +12,7 @@ pub mod config_file;
 pub mod convert;
 pub mod datastore;
 pub mod entry;
+pub mod federation;
 mod health;
 pub mod index;
 pub mod registry;

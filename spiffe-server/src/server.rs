@@ -1,6 +1,7 @@
-//! Running a server: the endpoints (admin UNIX socket, agent TCP+TLS, HTTP health), the
-//! server's own SVID, and the background tasks (CA rotation, bundle publication, datastore
-//! events from other servers, join token pruning).
+//! Running a server: the endpoints (admin UNIX socket, agent TCP+TLS, HTTP health, SPIFFE
+//! bundle endpoint), the server's own SVID, and the background tasks (CA rotation, bundle
+//! publication, federated bundle refresh, datastore events from other servers, join token
+//! pruning).
 //!
 //! - `compose`: [`start`] and [`run`] put the pieces together; [`RunningServer`] stops them.
 //! - `admin`: the admin API's UNIX socket.

@@ -22,6 +22,7 @@ use crate::index::{Index, Upsert};
 pub struct Hub {
     agents: Mutex<HashMap<SpiffeId, watch::Sender<u64>>>,
     bundles: watch::Sender<u64>,
+    relationships: watch::Sender<u64>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -30,6 +31,7 @@ impl Default for Hub {
         Hub {
             agents: Mutex::new(HashMap::new()),
             bundles: watch::channel(0).0,
+            relationships: watch::channel(0).0,
             shutdown: watch::channel(false).0,
         }
     }
@@ -77,6 +79,16 @@ impl Hub {
     /// Wakes every stream (bundles changed).
     pub fn poke_bundles(&self) {
         self.bundles.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that changes whenever a federation relationship may have changed.
+    pub fn subscribe_relationships(&self) -> watch::Receiver<u64> {
+        self.relationships.subscribe()
+    }
+
+    /// Wakes the bundle refresher (a federation relationship changed).
+    pub fn poke_relationships(&self) {
+        self.relationships.send_modify(|n| *n += 1);
     }
 }
 
@@ -282,6 +294,8 @@ impl ServerState {
                 Some(b) => self.apply_bundle(b),
                 None => self.apply_bundle_removed(td),
             },
+            // The refresher reads relationships itself.
+            ChangeEvent::FederationRelationship(_) => self.hub.poke_relationships(),
         }
         Ok(())
     }
@@ -301,6 +315,7 @@ impl ServerState {
         for b in self.ds.list_bundles().await? {
             self.apply_bundle(b);
         }
+        self.hub.poke_relationships();
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use spiffe_core::{Selector, SpiffeId, TrustDomain};
 use spiffe_proto::spire::api::types::Bundle;
 use spiffe_server::datastore::{AttestedNode, Backend, ChangeEvent, Datastore, DatastoreError};
 use spiffe_server::entry::Entry;
+use spiffe_server::federation::{EndpointProfile, EndpointUrl, FederationRelationship};
 
 fn entry(id: &str, spiffe: &str) -> Entry {
     let mut e = Entry::new(
@@ -118,6 +119,72 @@ async fn exercise(ds: &Datastore) {
     assert_eq!(ds.list_bundles().await.unwrap().len(), 1);
     ds.delete_bundle("other.org").await.unwrap();
     assert!(ds.fetch_bundle("other.org").await.unwrap().is_none());
+
+    federation_relationships(ds).await;
+}
+
+fn relationship(td: &str, url: &str, profile: EndpointProfile) -> FederationRelationship {
+    FederationRelationship {
+        trust_domain: TrustDomain::parse(td).unwrap(),
+        bundle_endpoint_url: EndpointUrl::parse(url).unwrap(),
+        profile,
+    }
+}
+
+/// Federation relationships: create (once), read back both profiles, update, list in order,
+/// delete (once).
+async fn federation_relationships(ds: &Datastore) {
+    let partner = TrustDomain::parse("partner.org").unwrap();
+    assert!(
+        ds.fetch_federation_relationship(&partner)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let spiffe = relationship(
+        "partner.org",
+        "https://partner.example:8443/bundle",
+        EndpointProfile::HttpsSpiffe {
+            endpoint_spiffe_id: SpiffeId::parse("spiffe://partner.org/spire/server").unwrap(),
+        },
+    );
+    let web = relationship("a-web.org", "https://[::1]:443", EndpointProfile::HttpsWeb);
+    ds.create_federation_relationship(&spiffe).await.unwrap();
+    ds.create_federation_relationship(&web).await.unwrap();
+    assert!(matches!(
+        ds.create_federation_relationship(&spiffe).await,
+        Err(DatastoreError::AlreadyExists(m)) if m == "federation relationship already exists"
+    ));
+    assert_eq!(
+        ds.fetch_federation_relationship(&partner).await.unwrap(),
+        Some(spiffe.clone())
+    );
+    assert_eq!(
+        ds.list_federation_relationships().await.unwrap(),
+        vec![web.clone(), spiffe.clone()]
+    );
+    // https_spiffe to https_web: the endpoint ID goes with the profile.
+    let moved = relationship(
+        "partner.org",
+        "https://new.partner.example/",
+        EndpointProfile::HttpsWeb,
+    );
+    ds.update_federation_relationship(&moved).await.unwrap();
+    assert_eq!(
+        ds.fetch_federation_relationship(&partner).await.unwrap(),
+        Some(moved)
+    );
+    let missing = relationship("nobody.org", "https://n", EndpointProfile::HttpsWeb);
+    assert!(matches!(
+        ds.update_federation_relationship(&missing).await,
+        Err(DatastoreError::NotFound(_))
+    ));
+    ds.delete_federation_relationship(&partner).await.unwrap();
+    assert!(matches!(
+        ds.delete_federation_relationship(&partner).await,
+        Err(DatastoreError::NotFound(_))
+    ));
+    assert_eq!(ds.list_federation_relationships().await.unwrap(), vec![web]);
 }
 
 #[tokio::test]
@@ -132,6 +199,37 @@ async fn sqlite() {
     // Reopening applies no migration twice and keeps the data.
     let ds = Datastore::open_sqlite(&path).await.unwrap();
     assert_eq!(ds.count_entries().await.unwrap(), 1);
+    assert_eq!(ds.list_federation_relationships().await.unwrap().len(), 1);
+}
+
+/// A relationship row that no longer reads back (edited by hand, say) is reported as corrupt,
+/// naming the trust domain and the rule, never taken for something else.
+#[tokio::test]
+async fn corrupt_relationship_rows_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("datastore.sqlite3");
+    let ds = Datastore::open_sqlite(&path).await.unwrap();
+    ds.close().await;
+    let url = format!("sqlite://{}", path.display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO federation_relationships VALUES ('p.org', 'http://p', 'https_web', '', 0, 0)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let ds = Datastore::open_sqlite(&path).await.unwrap();
+    let err = ds
+        .list_federation_relationships()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "stored federation relationship is corrupt: p.org: bundle_endpoint_url \"http://p\": must use the https scheme"
+    );
 }
 
 #[tokio::test]
@@ -147,6 +245,17 @@ async fn postgres() {
         .unwrap()
         .unwrap();
     assert_eq!(first, Some(ChangeEvent::Entry("e1".into())));
+    // Relationship changes reach other servers too.
+    let relationship_event = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            if let Some(ChangeEvent::FederationRelationship(td)) = events.next().await.unwrap() {
+                return td;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(relationship_event, "partner.org");
     ds.close().await;
     // Two servers opening one database at once run the migrations once.
     let (a, b) = tokio::join!(Datastore::open(&db.url), Datastore::open(&db.url));

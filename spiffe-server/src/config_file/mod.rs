@@ -1,8 +1,8 @@
 //! The server's configuration file, SPIRE's `server.conf` in TOML: keys at the top level or
 //! in a `[server]` table (SPIRE's `server { ... }` block), with `[health_checks]`,
-//! `[ca_subject]`, `[upstream_authority]` and `[limits]` tables, and a `[plugins]` table
-//! ([`PluginsFile`]) for the `k8s_psat` node attestor. Durations are Go strings ("24h",
-//! "1h30m") or whole seconds.
+//! `[ca_subject]`, `[upstream_authority]`, `[limits]` and `[federation]` ([`FederationFile`])
+//! tables, and a `[plugins]` table ([`PluginsFile`]) for the `k8s_psat` node attestor.
+//! Durations are Go strings ("24h", "1h30m") or whole seconds.
 //!
 //! An embedder loads a file with [`load`]; the `spiffe-server` binary reads it with [`read`],
 //! lays its flags over it ([`FileConfig::overlay`]) and then resolves it
@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+mod federation;
 mod plugins;
 mod resolve;
 
@@ -24,6 +25,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 pub use spiffe_fs::config::{ConfigFileError, DurationValue, InvalidSetting, LogFormat, LogLevel};
 
+pub use federation::{
+    AcmeFile, BundleEndpointFile, ClientProfileFile, FederatesWithFile, FederationFile,
+    HttpsSpiffeFile, HttpsWebFile, ServeProfileFile, ServingCertFile,
+};
 pub use plugins::{NodeAttestorsFile, PluginsFile, PsatClusterFile, PsatData};
 pub use resolve::{Resolved, datastore_url, ttl_warnings};
 
@@ -173,6 +178,8 @@ pub struct FileConfig {
     pub allow_weak_join_tokens: Option<bool>,
     /// Agent API connection limits.
     pub limits: Option<LimitsFile>,
+    /// SPIRE's `federation { ... }` block: the bundle endpoint and `federates_with`.
+    pub federation: Option<FederationFile>,
     /// SPIRE's `server { ... }` block (merged into the top level by [`parse`] and [`read`]).
     pub server: Option<Box<FileConfig>>,
 }
@@ -183,7 +190,7 @@ impl FileConfig {
         spiffe_fs::overlay!(self, top; trust_domain, data_dir, datastore, bind_address, bind_port,
             socket_path, log_level, log_format, ca_ttl, default_x509_svid_ttl,
             default_jwt_svid_ttl, agent_ttl, ca_key_type, jwt_key_type, jwt_issuer, ca_subject,
-            upstream_authority, health_checks, plugins, allow_weak_join_tokens, limits);
+            upstream_authority, health_checks, plugins, allow_weak_join_tokens, limits, federation);
         self
     }
 

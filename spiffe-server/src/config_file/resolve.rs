@@ -43,7 +43,7 @@ pub fn datastore_url(value: &str) -> String {
     }
 }
 
-fn socket_addr(key: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigFileError> {
+pub(super) fn socket_addr(key: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigFileError> {
     (host, port)
         .to_socket_addrs()
         .map_err(|e| ConfigFileError::invalid(key, format!("invalid {key} {host:?}: {e}")))?
@@ -194,6 +194,9 @@ pub(super) fn resolve(c: FileConfig) -> Result<Resolved, ConfigFileError> {
     config.allow_weak_join_tokens = c.allow_weak_join_tokens.unwrap_or(false);
     if let Some(l) = &c.limits {
         limits(&mut config.limits, l)?;
+    }
+    if let Some(f) = &c.federation {
+        config.federation = f.resolve(&config.trust_domain)?;
     }
     config
         .limits

@@ -17,6 +17,8 @@ pub enum ChangeEvent {
     Node(String),
     /// A bundle, by trust domain.
     Bundle(String),
+    /// A federation relationship, by trust domain.
+    FederationRelationship(String),
 }
 
 impl std::fmt::Debug for ChangeEvent {
@@ -28,6 +30,9 @@ impl std::fmt::Debug for ChangeEvent {
                 .field(&crate::attest::log_id_str(id))
                 .finish(),
             ChangeEvent::Bundle(td) => f.debug_tuple("Bundle").field(td).finish(),
+            ChangeEvent::FederationRelationship(td) => {
+                f.debug_tuple("FederationRelationship").field(td).finish()
+            }
         }
     }
 }
@@ -38,6 +43,7 @@ impl ChangeEvent {
             ChangeEvent::Entry(id) => format!("entry:{id}"),
             ChangeEvent::Node(id) => format!("node:{id}"),
             ChangeEvent::Bundle(td) => format!("bundle:{td}"),
+            ChangeEvent::FederationRelationship(td) => format!("federation:{td}"),
         }
     }
 
@@ -47,6 +53,7 @@ impl ChangeEvent {
             "entry" => ChangeEvent::Entry(key.to_owned()),
             "node" => ChangeEvent::Node(key.to_owned()),
             "bundle" => ChangeEvent::Bundle(key.to_owned()),
+            "federation" => ChangeEvent::FederationRelationship(key.to_owned()),
             _ => return None,
         })
     }
@@ -136,5 +143,7 @@ mod tests {
             "Node(\"spiffe://example.org/spire/agent/join_token/sha256:ba7816bf\")"
         );
         assert_eq!(ChangeEvent::decode(&e.encode()), Some(e));
+        let f = ChangeEvent::FederationRelationship("partner.org".into());
+        assert_eq!(ChangeEvent::decode(&f.encode()), Some(f));
     }
 }

@@ -8,6 +8,7 @@
 mod bundles;
 mod entries;
 mod events;
+mod federation;
 mod nodes;
 mod schema;
 mod tokens;

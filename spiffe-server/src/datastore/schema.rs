@@ -84,6 +84,20 @@ const MIGRATIONS: &[Migration] = &[
         step: Some(Step::HashJoinTokens),
         after: &["DROP TABLE join_tokens"],
     },
+    // Federation relationships (the trust domains whose bundle endpoints the server reads).
+    Migration {
+        version: 3,
+        statements: &["CREATE TABLE federation_relationships (
+            trust_domain TEXT PRIMARY KEY,
+            bundle_endpoint_url TEXT NOT NULL,
+            bundle_endpoint_profile TEXT NOT NULL,
+            endpoint_spiffe_id TEXT NOT NULL,
+            created_at {BIG} NOT NULL,
+            updated_at {BIG} NOT NULL
+        )"],
+        step: None,
+        after: &[],
+    },
 ];
 
 fn spell(backend: Backend, statement: &str) -> String {

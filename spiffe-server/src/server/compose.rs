@@ -22,6 +22,7 @@ use crate::api::{AgentApi, BundleApi, EntryApi, SvidApi, SyncApi};
 use crate::attest::{JoinTokenAttestor, NodeAttestor};
 use crate::config::ServerConfig;
 use crate::datastore::Datastore;
+use crate::federation::{self, ServeProfile};
 use crate::state::ServerState;
 
 use spiffe_proto::spiffers::sync::v1::sync_server::SyncServer;
@@ -43,6 +44,8 @@ pub struct RunningServer {
     pub agent_address: SocketAddr,
     /// The bound health address, if enabled.
     pub health_address: Option<SocketAddr>,
+    /// The bound SPIFFE bundle endpoint address, if the server serves one.
+    pub bundle_endpoint_address: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     admin_socket: SocketFile,
@@ -92,6 +95,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     spiffe_fs::ensure_trusted_dir(&config.data_dir, "data directory", 0o700)?;
 
     config.limits.validate()?;
+    for relationship in config.federation.federates_with.values() {
+        relationship.check_for(&config.trust_domain)?;
+    }
     let ds = Datastore::open(&config.datastore_url()).await?;
     let ca = Arc::new(open_ca(&config)?);
     let state = Arc::new(ServerState::load(config.clone(), ds, ca).await?);
@@ -103,6 +109,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     // The server's own SVID, rotated at half-life, presented at every handshake.
     let server_svid = Arc::new(SvidCell::new(mint_server_svid(&state)?));
     let tls = Arc::new(tls_config(&state, Arc::clone(&server_svid))?);
+
+    // The bundle endpoint's certificate and address, before any task starts: a file that does
+    // not load or an address in use stops the start here.
+    let bundle_endpoint = match &config.federation.bundle_endpoint {
+        Some(endpoint) => {
+            let (tls, file) =
+                federation::endpoint_tls(&endpoint.profile, Arc::clone(&server_svid))?;
+            let (listener, bound) = federation::bind_endpoint(endpoint.address).await?;
+            Some((tls, file, listener, bound))
+        }
+        None => None,
+    };
 
     let attestors = node_attestors(&config).await?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -176,9 +194,46 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         None => None,
     };
 
+    let bundle_endpoint_address = match (&config.federation.bundle_endpoint, bundle_endpoint) {
+        (Some(endpoint), Some((tls, file, listener, bound))) => {
+            if let (
+                Some(file),
+                ServeProfile::HttpsWeb {
+                    file_sync_interval, ..
+                },
+            ) = (file, &endpoint.profile)
+            {
+                tasks.push(tokio::spawn(federation::watch_files(
+                    file,
+                    *file_sync_interval,
+                    shutdown_rx.clone(),
+                )));
+            }
+            tasks.push(tokio::spawn(federation::serve_endpoint(
+                listener,
+                tls,
+                Arc::clone(&state),
+                endpoint.clone(),
+                shutdown_rx.clone(),
+            )));
+            info!(
+                address = %bound,
+                profile = endpoint.profile.name(),
+                refresh_hint_s = endpoint.refresh_hint.as_secs(),
+                "serving SPIFFE bundle endpoint"
+            );
+            Some(bound)
+        }
+        _ => None,
+    };
+
     tasks.push(tokio::spawn(background::rotation_loop(
         Arc::clone(&state),
         Arc::clone(&server_svid),
+        shutdown_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(federation::run_refresher(
+        Arc::clone(&state),
         shutdown_rx.clone(),
     )));
     tasks.push(tokio::spawn(background::event_loop(
@@ -196,6 +251,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         state,
         agent_address,
         health_address,
+        bundle_endpoint_address,
         shutdown: shutdown_tx,
         tasks,
         admin_socket,

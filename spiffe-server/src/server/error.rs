@@ -40,6 +40,13 @@ pub enum ServerError {
     /// The server's own SVID, as minted, is not a valid X509-SVID.
     #[error("server SVID: {0}")]
     ServerSvid(#[source] spiffe_core::X509Error),
+    /// The SPIFFE bundle endpoint cannot be set up (its serving certificate, its address).
+    #[error("{0}")]
+    BundleEndpoint(#[from] crate::federation::EndpointError),
+    /// A configured federation relationship cannot hold (one with the server's own trust
+    /// domain).
+    #[error("federation: {0}")]
+    Federation(#[from] crate::federation::RelationshipError),
     /// A connection limit cannot work.
     #[error("connection limits: {0}")]
     Limits(#[from] LimitsError),

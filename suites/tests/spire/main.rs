@@ -10,6 +10,7 @@ mod agent_on_our_server;
 mod cli_on_our_agent;
 mod cli_on_our_server;
 mod conformance;
+mod federation;
 mod our_agent_on_spire;
 mod trust;
 
@@ -158,8 +159,28 @@ struct SpireServer {
 impl SpireServer {
     /// Starts it in `dir`; waits until healthy.
     fn start(peers: &Peers, dir: &Path, trust_domain: &str) -> SpireServer {
+        Self::start_with(
+            peers,
+            dir,
+            trust_domain,
+            spire::KeyManager::Memory,
+            "",
+            None,
+        )
+    }
+
+    /// [`SpireServer::start`] with a key manager, `server_block` added inside the config's
+    /// `server { ... }` block (HCL), and the agent API on `port` (a free one when `None`).
+    fn start_with(
+        peers: &Peers,
+        dir: &Path,
+        trust_domain: &str,
+        key_manager: spire::KeyManager,
+        server_block: &str,
+        port: Option<u16>,
+    ) -> SpireServer {
         std::fs::create_dir_all(dir).unwrap();
-        let port = free_port();
+        let port = port.unwrap_or_else(free_port);
         let socket = dir.join("private/api.sock");
         let data = dir.join("data");
         let config = dir.join("server.conf");
@@ -169,10 +190,13 @@ impl SpireServer {
             trust_domain,
             data_dir: &data,
             log_level: Some("DEBUG"),
-            key_manager: spire::KeyManager::Memory,
+            key_manager,
             signing_rate_limit: true,
         };
-        std::fs::write(&config, conf.render()).unwrap();
+        let text = conf
+            .render()
+            .replacen("server {\n", &format!("server {{\n{server_block}"), 1);
+        std::fs::write(&config, text).unwrap();
         let log = dir.join("spire-server.log");
         let mut daemon = Daemon::spawn(
             &peers.spire_server,
@@ -194,6 +218,12 @@ impl SpireServer {
             port,
             _daemon: daemon,
         }
+    }
+
+    /// Stops it (SIGTERM) and waits for it.
+    fn stop(self) {
+        let mut daemon = self._daemon;
+        let _ = daemon.stop_with(nix::sys::signal::Signal::SIGTERM);
     }
 
     /// `spire-server <args> -socketPath <its socket>`.
