@@ -284,12 +284,13 @@ impl api::bundle_server::Bundle for BundleApi {
         let mut results = Vec::new();
         for td in req.trust_domains {
             let outcome = async {
+                // SPIRE's messages (pkg/server/api/bundle/v1).
                 let parsed = TrustDomain::parse(&td).map_err(|e| {
-                    Status::invalid_argument(format!("malformed trust domain: {e}"))
+                    Status::invalid_argument(format!("trust domain argument is not valid: {e}"))
                 })?;
                 if parsed == self.state.config.trust_domain {
                     return Err(Status::invalid_argument(
-                        "the server's own bundle cannot be deleted",
+                        "removing the bundle for the server trust domain is not allowed",
                     ));
                 }
                 // RESTRICT (the default) refuses while entries federate with it; DELETE deletes
@@ -334,7 +335,16 @@ impl api::bundle_server::Bundle for BundleApi {
                     .ds
                     .delete_bundle(parsed.name())
                     .await
-                    .map_err(ds_status)?;
+                    .map_err(|e| match e {
+                        DatastoreError::NotFound(_) => Status::not_found("bundle not found"),
+                        other => {
+                            let s = ds_status(other);
+                            Status::new(
+                                s.code(),
+                                format!("failed to delete federated bundle: {}", s.message()),
+                            )
+                        }
+                    })?;
                 self.state.apply_bundle_removed(parsed.name());
                 Ok(parsed)
             }
