@@ -26,15 +26,16 @@ impl BundleApi {
     }
 
     /// Checks a federated bundle: a valid trust domain, not this server's, with authorities that
-    /// parse.
-    fn check_federated(&self, b: &pb::Bundle) -> Result<TrustDomain, Status> {
+    /// parse. `verb` (`creating`, `updating`, `setting`) words SPIRE's refusal of the server's
+    /// own trust domain.
+    fn check_federated(&self, b: &pb::Bundle, verb: &str) -> Result<TrustDomain, Status> {
         let td = TrustDomain::parse(&b.trust_domain).map_err(|e| {
-            Status::invalid_argument(format!("failed to convert bundle: trust domain: {e}"))
+            Status::invalid_argument(format!("trust domain argument is not valid: {e}"))
         })?;
         if td == self.state.config.trust_domain {
-            return Err(Status::invalid_argument(
-                "failed to convert bundle: the server's own trust domain is not a federated bundle",
-            ));
+            return Err(Status::invalid_argument(format!(
+                "{verb} a federated bundle for the server's own trust domain is not allowed"
+            )));
         }
         bundle_from_pb(b)
             .map_err(|e| Status::invalid_argument(format!("failed to convert bundle: {e}")))?;
@@ -53,7 +54,12 @@ impl BundleApi {
         create_only: bool,
         update_only: bool,
     ) -> Result<pb::Bundle, Status> {
-        let td = self.check_federated(b)?;
+        let verb = match (create_only, update_only) {
+            (true, _) => "creating",
+            (_, true) => "updating",
+            _ => "setting",
+        };
+        let td = self.check_federated(b, verb)?;
         let new = Self::normalized(&td, b);
         let stored = self
             .state
@@ -204,10 +210,14 @@ impl api::bundle_server::Bundle for BundleApi {
         let td = TrustDomain::parse(&request.get_ref().trust_domain).map_err(|e| {
             Status::invalid_argument(format!("trust domain argument is not valid: {e}"))
         })?;
+        if td == self.state.config.trust_domain {
+            return Err(Status::invalid_argument(
+                "getting a federated bundle for the server's own trust domain is not allowed",
+            ));
+        }
         let b = self
             .state
             .bundle(td.name())
-            .filter(|_| td != self.state.config.trust_domain)
             .ok_or_else(|| Status::not_found("bundle not found"))?;
         Ok(Response::new((*b).clone()))
     }
