@@ -8,6 +8,8 @@
 //!   on reads it is the latest stored bundle of the relationship's trust domain.
 //! - `RefreshBundle` fetches the bundle of one federated trust domain (configured or stored)
 //!   from its endpoint now, as the refresher does, and answers once it is stored or refused.
+//!   Like SPIRE's, it does not compare the fetched `spiffe_sequence` with an earlier fetch (the
+//!   periodic refresh does); the running refresher keeps its own schedule.
 
 use std::sync::Arc;
 
