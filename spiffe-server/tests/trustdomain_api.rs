@@ -429,12 +429,12 @@ async fn trust_domain_api_on_postgres() {
     scenario(Some(db.url.clone())).await;
 }
 
-/// `RefreshBundle` fetches now from a real bundle endpoint: a relationship created through
-/// the API with the partner's bundle as its seed, then refreshed to the partner's document
-/// (its sequence number and refresh hint). A relationship of the configuration file can be
-/// refreshed too, though the API does not list it.
+/// A relationship created through the API is followed by the refresher at once (the write
+/// wakes it; the periodic re-read is an hour away here), and `RefreshBundle` fetches now: after
+/// the partner's CA is rotated, its next scheduled fetch is 15 minutes away, yet the new bundle
+/// is stored when the call returns.
 #[tokio::test]
-async fn refresh_bundle_fetches_from_the_endpoint_now() {
+async fn created_relationships_are_followed_and_refresh_bundle_fetches_now() {
     let partner = TestServer::start_with(None, |c| {
         c.trust_domain = TrustDomain::parse("partner.org").unwrap();
         let mut e = BundleEndpointConfig::new("127.0.0.1:0".parse().unwrap());
@@ -444,7 +444,10 @@ async fn refresh_bundle_fetches_from_the_endpoint_now() {
     })
     .await;
     let port = partner.server.bundle_endpoint_address.unwrap().port();
-    let ours = TestServer::start(None).await;
+    let ours = TestServer::start_with(None, |c| {
+        c.federation.refresh.relationships_interval = Duration::from_secs(3600);
+    })
+    .await;
     let mut c = client(&ours);
     let served = (*partner.server.state.local_bundle().unwrap()).clone();
     let mut seed = served.clone();
@@ -465,18 +468,34 @@ async fn refresh_bundle_fetches_from_the_endpoint_now() {
         .unwrap()
         .into_inner();
     assert_eq!(created.results[0].status.as_ref().unwrap().code, 0);
+    // The refresher fetches the endpoint's document (its refresh hint) on its own.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stored = ours.server.state.bundle("partner.org").unwrap();
+        if stored.refresh_hint == 3600 {
+            assert_eq!(stored.sequence_number, served.sequence_number);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refresher never fetched the new relationship's bundle"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The partner prepares a new CA; RefreshBundle stores its grown bundle now.
+    partner.server.state.ca.prepare_x509().unwrap();
+    partner.server.state.publish_local_bundle().await.unwrap();
+    let grown = partner.server.state.local_bundle().unwrap();
+    assert!(grown.sequence_number > served.sequence_number);
     c.refresh_bundle(api::RefreshBundleRequest {
         trust_domain: "partner.org".into(),
     })
     .await
     .unwrap();
     let stored = ours.server.state.bundle("partner.org").unwrap();
-    assert_eq!(
-        stored.refresh_hint, 3600,
-        "the endpoint's document is stored"
-    );
-    assert_eq!(stored.sequence_number, served.sequence_number);
-    assert_eq!(stored.x509_authorities, seed.x509_authorities);
+    assert_eq!(stored.sequence_number, grown.sequence_number);
+    assert_eq!(stored.x509_authorities, grown.x509_authorities);
     // The relationship reads back with the refreshed bundle.
     let got = c
         .get_federation_relationship(api::GetFederationRelationshipRequest {
