@@ -44,27 +44,44 @@ pub(crate) struct WriteArgs {
     #[arg(long = "data", value_name = "PATH")]
     data: Option<String>,
     /// Name of the trust domain to federate with (e.g., example.org)
-    #[arg(long = "trustDomain", value_name = "TD", default_value = "")]
+    #[arg(
+        long = "trustDomain",
+        value_name = "TD",
+        default_value = "",
+        hide_default_value = true
+    )]
     trust_domain: String,
     /// URL of the SPIFFE bundle endpoint that provides the trust bundle (must use the HTTPS
     /// protocol)
-    #[arg(long = "bundleEndpointURL", value_name = "URL", default_value = "")]
+    #[arg(
+        long = "bundleEndpointURL",
+        value_name = "URL",
+        default_value = "",
+        hide_default_value = true
+    )]
     bundle_endpoint_url: String,
     /// Endpoint profile type (either "https_web" or "https_spiffe")
     #[arg(
         long = "bundleEndpointProfile",
         value_name = "PROFILE",
-        default_value = ""
+        default_value = "",
+        hide_default_value = true
     )]
     bundle_endpoint_profile: String,
     /// SPIFFE ID of the SPIFFE bundle endpoint server. Only used for 'spiffe' profile.
-    #[arg(long = "endpointSpiffeID", value_name = "ID", default_value = "")]
+    #[arg(
+        long = "endpointSpiffeID",
+        value_name = "ID",
+        default_value = "",
+        hide_default_value = true
+    )]
     endpoint_spiffe_id: String,
     /// Path to the trust domain bundle data (optional).
     #[arg(
         long = "trustDomainBundlePath",
         value_name = "PATH",
-        default_value = ""
+        default_value = "",
+        hide_default_value = true
     )]
     trust_domain_bundle_path: String,
     /// The format of the bundle data (optional). Either "pem" or "spiffe".
@@ -107,7 +124,12 @@ pub(crate) struct ListArgs {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ShowArgs {
     /// The trust domain name of the federation relationship to show
-    #[arg(long = "trustDomain", value_name = "TD", default_value = "")]
+    #[arg(
+        long = "trustDomain",
+        value_name = "TD",
+        default_value = "",
+        hide_default_value = true
+    )]
     trust_domain: String,
     #[command(flatten)]
     output: OutputArgs,
@@ -119,7 +141,12 @@ pub(crate) struct ShowArgs {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct IdArgs {
     /// SPIFFE ID of the trust domain
-    #[arg(long = "id", value_name = "TD", default_value = "")]
+    #[arg(
+        long = "id",
+        value_name = "TD",
+        default_value = "",
+        hide_default_value = true
+    )]
     id: String,
     #[command(flatten)]
     output: OutputArgs,
