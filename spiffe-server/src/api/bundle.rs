@@ -13,6 +13,59 @@ use crate::convert::bundle_from_pb;
 use crate::datastore::DatastoreError;
 use crate::state::{ServerState, add_authorities, edit_bundle};
 
+/// `b` with only the fields `mask` asks for (all without a mask), as SPIRE's
+/// `applyBundleMask`.
+fn masked(mut b: pb::Bundle, mask: Option<&pb::BundleMask>) -> pb::Bundle {
+    let Some(mask) = mask else {
+        return b;
+    };
+    if !mask.refresh_hint {
+        b.refresh_hint = 0;
+    }
+    if !mask.sequence_number {
+        b.sequence_number = 0;
+    }
+    if !mask.x509_authorities {
+        b.x509_authorities.clear();
+    }
+    if !mask.jwt_authorities {
+        b.jwt_authorities.clear();
+    }
+    if !mask.wit_authorities {
+        b.wit_authorities.clear();
+    }
+    b
+}
+
+/// `current` with the fields of `new` that `mask` names replaced (all without a mask), as
+/// SPIRE's datastore updates a bundle.
+fn merged(mut current: pb::Bundle, new: &pb::Bundle, mask: Option<&pb::BundleMask>) -> pb::Bundle {
+    let all = pb::BundleMask {
+        x509_authorities: true,
+        jwt_authorities: true,
+        refresh_hint: true,
+        sequence_number: true,
+        wit_authorities: true,
+    };
+    let mask = mask.unwrap_or(&all);
+    if mask.refresh_hint {
+        current.refresh_hint = new.refresh_hint;
+    }
+    if mask.sequence_number {
+        current.sequence_number = new.sequence_number;
+    }
+    if mask.x509_authorities {
+        current.x509_authorities = new.x509_authorities.clone();
+    }
+    if mask.jwt_authorities {
+        current.jwt_authorities = new.jwt_authorities.clone();
+    }
+    if mask.wit_authorities {
+        current.wit_authorities = new.wit_authorities.clone();
+    }
+    current
+}
+
 /// The bundle service.
 #[derive(Debug, Clone)]
 pub struct BundleApi {
@@ -53,6 +106,7 @@ impl BundleApi {
         b: &pb::Bundle,
         create_only: bool,
         update_only: bool,
+        input_mask: Option<&pb::BundleMask>,
     ) -> Result<pb::Bundle, Status> {
         let verb = match (create_only, update_only) {
             (true, _) => "creating",
@@ -69,6 +123,7 @@ impl BundleApi {
                     "bundle already exists".into(),
                 )),
                 (None, _, true) => Err(DatastoreError::NotFound("bundle not found".into())),
+                (Some(cur), _, true) => Ok(Some(merged(cur.clone(), &new, input_mask))),
                 _ => Ok(Some(new.clone())),
             })
             .await
@@ -86,14 +141,18 @@ impl BundleApi {
         bundles: Vec<pb::Bundle>,
         create_only: bool,
         update_only: bool,
+        input_mask: Option<&pb::BundleMask>,
+        output_mask: Option<&pb::BundleMask>,
         result: impl Fn(Option<pb::Status>, Option<pb::Bundle>) -> R,
     ) -> Vec<R> {
         let mut results = Vec::with_capacity(bundles.len());
         for b in bundles {
-            results.push(match self.set(&b, create_only, update_only).await {
-                Ok(stored) => result(Some(ok_status()), Some(stored)),
-                Err(s) => result(Some(item_status(&s)), None),
-            });
+            results.push(
+                match self.set(&b, create_only, update_only, input_mask).await {
+                    Ok(stored) => result(Some(ok_status()), Some(masked(stored, output_mask))),
+                    Err(s) => result(Some(item_status(&s)), None),
+                },
+            );
         }
         results
     }
@@ -123,7 +182,10 @@ impl api::bundle_server::Bundle for BundleApi {
             .state
             .local_bundle()
             .ok_or_else(|| Status::not_found("bundle not found"))?;
-        Ok(Response::new((*b).clone()))
+        Ok(Response::new(masked(
+            (*b).clone(),
+            request.get_ref().output_mask.as_ref(),
+        )))
     }
 
     async fn append_bundle(
@@ -149,7 +211,7 @@ impl api::bundle_server::Bundle for BundleApi {
             .map_err(ds_status)?
             .ok_or_else(|| Status::not_found("bundle not found"))?;
         self.state.apply_bundle(stored.clone());
-        Ok(Response::new(stored))
+        Ok(Response::new(masked(stored, req.output_mask.as_ref())))
     }
 
     async fn publish_jwt_authority(
@@ -179,7 +241,7 @@ impl api::bundle_server::Bundle for BundleApi {
             .federated_bundles()
             .into_iter()
             .filter(|b| req.page_token.is_empty() || b.trust_domain > req.page_token)
-            .map(|b| (*b).clone())
+            .map(|b| masked((*b).clone(), req.output_mask.as_ref()))
             .collect();
         let mut next_page_token = String::new();
         if req.page_size > 0 && bundles.len() > req.page_size as usize {
@@ -219,7 +281,10 @@ impl api::bundle_server::Bundle for BundleApi {
             .state
             .bundle(td.name())
             .ok_or_else(|| Status::not_found("bundle not found"))?;
-        Ok(Response::new((*b).clone()))
+        Ok(Response::new(masked(
+            (*b).clone(),
+            request.get_ref().output_mask.as_ref(),
+        )))
     }
 
     async fn batch_create_federated_bundle(
@@ -227,11 +292,14 @@ impl api::bundle_server::Bundle for BundleApi {
         request: Request<api::BatchCreateFederatedBundleRequest>,
     ) -> Result<Response<api::BatchCreateFederatedBundleResponse>, Status> {
         require_admin(&self.state, &request)?;
+        let req = request.into_inner();
         let results = self
             .set_each(
-                request.into_inner().bundle,
+                req.bundle,
                 true,
                 false,
+                None,
+                req.output_mask.as_ref(),
                 |status, bundle| api::batch_create_federated_bundle_response::Result {
                     status,
                     bundle,
@@ -248,11 +316,14 @@ impl api::bundle_server::Bundle for BundleApi {
         request: Request<api::BatchUpdateFederatedBundleRequest>,
     ) -> Result<Response<api::BatchUpdateFederatedBundleResponse>, Status> {
         require_admin(&self.state, &request)?;
+        let req = request.into_inner();
         let results = self
             .set_each(
-                request.into_inner().bundle,
+                req.bundle,
                 false,
                 true,
+                req.input_mask.as_ref(),
+                req.output_mask.as_ref(),
                 |status, bundle| api::batch_update_federated_bundle_response::Result {
                     status,
                     bundle,
@@ -269,11 +340,14 @@ impl api::bundle_server::Bundle for BundleApi {
         request: Request<api::BatchSetFederatedBundleRequest>,
     ) -> Result<Response<api::BatchSetFederatedBundleResponse>, Status> {
         require_admin(&self.state, &request)?;
+        let req = request.into_inner();
         let results = self
             .set_each(
-                request.into_inner().bundle,
+                req.bundle,
                 false,
                 false,
+                None,
+                req.output_mask.as_ref(),
                 |status, bundle| api::batch_set_federated_bundle_response::Result {
                     status,
                     bundle,
