@@ -8,6 +8,7 @@ const PROTOS: &[&str] = &[
     "spire/api/server/agent/v1/agent.proto",
     "spire/api/server/svid/v1/svid.proto",
     "spire/api/server/bundle/v1/bundle.proto",
+    "spire/api/server/trustdomain/v1/trustdomain.proto",
     "spiffers/sync/v1/sync.proto",
 ];
 

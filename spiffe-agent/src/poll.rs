@@ -87,6 +87,8 @@ pub(crate) async fn poll_once(
         federates.extend(e.federates_with.iter().cloned());
     }
     federates.extend(known.federated.keys().cloned());
+    // The server's own bundle is not a federated one (SPIRE refuses to get it as one).
+    federates.remove(&own.trust_domain);
     let mut federated = Vec::new();
     let mut federated_changed = initial;
     for td in &federates {

@@ -2,7 +2,7 @@
 //!
 //! - [`workload`]: the SPIFFE Workload API (`SpiffeWorkloadAPI`, no proto package, so the
 //!   routes are `/SpiffeWorkloadAPI/<Method>`).
-//! - [`spire`]: SPIRE's server API (`spire.api.server.{entry,agent,svid,bundle}.v1` and
+//! - [`spire`]: SPIRE's server API (`spire.api.server.{entry,agent,svid,bundle,trustdomain}.v1` and
 //!   `spire.api.types`), with the same messages and field numbers as SPIRE's.
 //! - [`spiffers`]: this project's own push stream of authorized entries to agents.
 //!

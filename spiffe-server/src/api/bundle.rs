@@ -13,6 +13,59 @@ use crate::convert::bundle_from_pb;
 use crate::datastore::DatastoreError;
 use crate::state::{ServerState, add_authorities, edit_bundle};
 
+/// `b` with only the fields `mask` asks for (all without a mask), as SPIRE's
+/// `applyBundleMask`.
+fn masked(mut b: pb::Bundle, mask: Option<&pb::BundleMask>) -> pb::Bundle {
+    let Some(mask) = mask else {
+        return b;
+    };
+    if !mask.refresh_hint {
+        b.refresh_hint = 0;
+    }
+    if !mask.sequence_number {
+        b.sequence_number = 0;
+    }
+    if !mask.x509_authorities {
+        b.x509_authorities.clear();
+    }
+    if !mask.jwt_authorities {
+        b.jwt_authorities.clear();
+    }
+    if !mask.wit_authorities {
+        b.wit_authorities.clear();
+    }
+    b
+}
+
+/// `current` with the fields of `new` that `mask` names replaced (all without a mask), as
+/// SPIRE's datastore updates a bundle.
+fn merged(mut current: pb::Bundle, new: &pb::Bundle, mask: Option<&pb::BundleMask>) -> pb::Bundle {
+    let all = pb::BundleMask {
+        x509_authorities: true,
+        jwt_authorities: true,
+        refresh_hint: true,
+        sequence_number: true,
+        wit_authorities: true,
+    };
+    let mask = mask.unwrap_or(&all);
+    if mask.refresh_hint {
+        current.refresh_hint = new.refresh_hint;
+    }
+    if mask.sequence_number {
+        current.sequence_number = new.sequence_number;
+    }
+    if mask.x509_authorities {
+        current.x509_authorities = new.x509_authorities.clone();
+    }
+    if mask.jwt_authorities {
+        current.jwt_authorities = new.jwt_authorities.clone();
+    }
+    if mask.wit_authorities {
+        current.wit_authorities = new.wit_authorities.clone();
+    }
+    current
+}
+
 /// The bundle service.
 #[derive(Debug, Clone)]
 pub struct BundleApi {
@@ -26,15 +79,16 @@ impl BundleApi {
     }
 
     /// Checks a federated bundle: a valid trust domain, not this server's, with authorities that
-    /// parse.
-    fn check_federated(&self, b: &pb::Bundle) -> Result<TrustDomain, Status> {
+    /// parse. `verb` (`creating`, `updating`, `setting`) words SPIRE's refusal of the server's
+    /// own trust domain.
+    fn check_federated(&self, b: &pb::Bundle, verb: &str) -> Result<TrustDomain, Status> {
         let td = TrustDomain::parse(&b.trust_domain).map_err(|e| {
-            Status::invalid_argument(format!("failed to convert bundle: trust domain: {e}"))
+            Status::invalid_argument(format!("trust domain argument is not valid: {e}"))
         })?;
         if td == self.state.config.trust_domain {
-            return Err(Status::invalid_argument(
-                "failed to convert bundle: the server's own trust domain is not a federated bundle",
-            ));
+            return Err(Status::invalid_argument(format!(
+                "{verb} a federated bundle for the server's own trust domain is not allowed"
+            )));
         }
         bundle_from_pb(b)
             .map_err(|e| Status::invalid_argument(format!("failed to convert bundle: {e}")))?;
@@ -52,8 +106,14 @@ impl BundleApi {
         b: &pb::Bundle,
         create_only: bool,
         update_only: bool,
+        input_mask: Option<&pb::BundleMask>,
     ) -> Result<pb::Bundle, Status> {
-        let td = self.check_federated(b)?;
+        let verb = match (create_only, update_only) {
+            (true, _) => "creating",
+            (_, true) => "updating",
+            _ => "setting",
+        };
+        let td = self.check_federated(b, verb)?;
         let new = Self::normalized(&td, b);
         let stored = self
             .state
@@ -63,6 +123,7 @@ impl BundleApi {
                     "bundle already exists".into(),
                 )),
                 (None, _, true) => Err(DatastoreError::NotFound("bundle not found".into())),
+                (Some(cur), _, true) => Ok(Some(merged(cur.clone(), &new, input_mask))),
                 _ => Ok(Some(new.clone())),
             })
             .await
@@ -80,14 +141,18 @@ impl BundleApi {
         bundles: Vec<pb::Bundle>,
         create_only: bool,
         update_only: bool,
+        input_mask: Option<&pb::BundleMask>,
+        output_mask: Option<&pb::BundleMask>,
         result: impl Fn(Option<pb::Status>, Option<pb::Bundle>) -> R,
     ) -> Vec<R> {
         let mut results = Vec::with_capacity(bundles.len());
         for b in bundles {
-            results.push(match self.set(&b, create_only, update_only).await {
-                Ok(stored) => result(Some(ok_status()), Some(stored)),
-                Err(s) => result(Some(item_status(&s)), None),
-            });
+            results.push(
+                match self.set(&b, create_only, update_only, input_mask).await {
+                    Ok(stored) => result(Some(ok_status()), Some(masked(stored, output_mask))),
+                    Err(s) => result(Some(item_status(&s)), None),
+                },
+            );
         }
         results
     }
@@ -117,7 +182,10 @@ impl api::bundle_server::Bundle for BundleApi {
             .state
             .local_bundle()
             .ok_or_else(|| Status::not_found("bundle not found"))?;
-        Ok(Response::new((*b).clone()))
+        Ok(Response::new(masked(
+            (*b).clone(),
+            request.get_ref().output_mask.as_ref(),
+        )))
     }
 
     async fn append_bundle(
@@ -143,7 +211,7 @@ impl api::bundle_server::Bundle for BundleApi {
             .map_err(ds_status)?
             .ok_or_else(|| Status::not_found("bundle not found"))?;
         self.state.apply_bundle(stored.clone());
-        Ok(Response::new(stored))
+        Ok(Response::new(masked(stored, req.output_mask.as_ref())))
     }
 
     async fn publish_jwt_authority(
@@ -173,7 +241,7 @@ impl api::bundle_server::Bundle for BundleApi {
             .federated_bundles()
             .into_iter()
             .filter(|b| req.page_token.is_empty() || b.trust_domain > req.page_token)
-            .map(|b| (*b).clone())
+            .map(|b| masked((*b).clone(), req.output_mask.as_ref()))
             .collect();
         let mut next_page_token = String::new();
         if req.page_size > 0 && bundles.len() > req.page_size as usize {
@@ -204,12 +272,19 @@ impl api::bundle_server::Bundle for BundleApi {
         let td = TrustDomain::parse(&request.get_ref().trust_domain).map_err(|e| {
             Status::invalid_argument(format!("trust domain argument is not valid: {e}"))
         })?;
+        if td == self.state.config.trust_domain {
+            return Err(Status::invalid_argument(
+                "getting a federated bundle for the server's own trust domain is not allowed",
+            ));
+        }
         let b = self
             .state
             .bundle(td.name())
-            .filter(|_| td != self.state.config.trust_domain)
             .ok_or_else(|| Status::not_found("bundle not found"))?;
-        Ok(Response::new((*b).clone()))
+        Ok(Response::new(masked(
+            (*b).clone(),
+            request.get_ref().output_mask.as_ref(),
+        )))
     }
 
     async fn batch_create_federated_bundle(
@@ -217,11 +292,14 @@ impl api::bundle_server::Bundle for BundleApi {
         request: Request<api::BatchCreateFederatedBundleRequest>,
     ) -> Result<Response<api::BatchCreateFederatedBundleResponse>, Status> {
         require_admin(&self.state, &request)?;
+        let req = request.into_inner();
         let results = self
             .set_each(
-                request.into_inner().bundle,
+                req.bundle,
                 true,
                 false,
+                None,
+                req.output_mask.as_ref(),
                 |status, bundle| api::batch_create_federated_bundle_response::Result {
                     status,
                     bundle,
@@ -238,11 +316,14 @@ impl api::bundle_server::Bundle for BundleApi {
         request: Request<api::BatchUpdateFederatedBundleRequest>,
     ) -> Result<Response<api::BatchUpdateFederatedBundleResponse>, Status> {
         require_admin(&self.state, &request)?;
+        let req = request.into_inner();
         let results = self
             .set_each(
-                request.into_inner().bundle,
+                req.bundle,
                 false,
                 true,
+                req.input_mask.as_ref(),
+                req.output_mask.as_ref(),
                 |status, bundle| api::batch_update_federated_bundle_response::Result {
                     status,
                     bundle,
@@ -259,11 +340,14 @@ impl api::bundle_server::Bundle for BundleApi {
         request: Request<api::BatchSetFederatedBundleRequest>,
     ) -> Result<Response<api::BatchSetFederatedBundleResponse>, Status> {
         require_admin(&self.state, &request)?;
+        let req = request.into_inner();
         let results = self
             .set_each(
-                request.into_inner().bundle,
+                req.bundle,
                 false,
                 false,
+                None,
+                req.output_mask.as_ref(),
                 |status, bundle| api::batch_set_federated_bundle_response::Result {
                     status,
                     bundle,
@@ -284,12 +368,13 @@ impl api::bundle_server::Bundle for BundleApi {
         let mut results = Vec::new();
         for td in req.trust_domains {
             let outcome = async {
+                // SPIRE's messages (pkg/server/api/bundle/v1).
                 let parsed = TrustDomain::parse(&td).map_err(|e| {
-                    Status::invalid_argument(format!("malformed trust domain: {e}"))
+                    Status::invalid_argument(format!("trust domain argument is not valid: {e}"))
                 })?;
                 if parsed == self.state.config.trust_domain {
                     return Err(Status::invalid_argument(
-                        "the server's own bundle cannot be deleted",
+                        "removing the bundle for the server trust domain is not allowed",
                     ));
                 }
                 // RESTRICT (the default) refuses while entries federate with it; DELETE deletes
@@ -334,7 +419,16 @@ impl api::bundle_server::Bundle for BundleApi {
                     .ds
                     .delete_bundle(parsed.name())
                     .await
-                    .map_err(ds_status)?;
+                    .map_err(|e| match e {
+                        DatastoreError::NotFound(_) => Status::not_found("bundle not found"),
+                        other => {
+                            let s = ds_status(other);
+                            Status::new(
+                                s.code(),
+                                format!("failed to delete federated bundle: {}", s.message()),
+                            )
+                        }
+                    })?;
                 self.state.apply_bundle_removed(parsed.name());
                 Ok(parsed)
             }

@@ -15,12 +15,14 @@ mod filters;
 mod ratelimit;
 mod svid;
 mod sync;
+mod trustdomain;
 
 pub use agent::AgentApi;
 pub use bundle::BundleApi;
 pub use entry::EntryApi;
 pub use svid::SvidApi;
 pub use sync::SyncApi;
+pub use trustdomain::TrustDomainApi;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

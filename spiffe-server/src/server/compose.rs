@@ -18,7 +18,7 @@ use tracing::info;
 use super::error::{ServerError, io_err};
 use super::identity::{mint_server_svid, tls_config};
 use super::{admin, listener, tasks as background};
-use crate::api::{AgentApi, BundleApi, EntryApi, SvidApi, SyncApi};
+use crate::api::{AgentApi, BundleApi, EntryApi, SvidApi, SyncApi, TrustDomainApi};
 use crate::attest::{JoinTokenAttestor, NodeAttestor};
 use crate::config::ServerConfig;
 use crate::datastore::Datastore;
@@ -30,6 +30,7 @@ use spiffe_proto::spire::api::server::agent::v1::agent_server::AgentServer;
 use spiffe_proto::spire::api::server::bundle::v1::bundle_server::BundleServer;
 use spiffe_proto::spire::api::server::entry::v1::entry_server::EntryServer;
 use spiffe_proto::spire::api::server::svid::v1::svid_server::SvidServer;
+use spiffe_proto::spire::api::server::trustdomain::v1::trust_domain_server::TrustDomainServer;
 
 /// The largest request message of the admin socket and of authenticated agent API
 /// connections (tonic's default).
@@ -148,6 +149,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         )
         .add_service(
             SyncServer::new(SyncApi::new(Arc::clone(&state)))
+                .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            TrustDomainServer::new(TrustDomainApi::new(Arc::clone(&state)))
                 .max_decoding_message_size(max_message),
         )
         .prepare()

@@ -13,7 +13,7 @@ const AGENT_ALIAS: &str = "spiffe://mycompany.com/ns/spire/sa/spire-agent";
 /// Masks what differs between two servers by nature: UUIDs and join tokens, numbers of five
 /// or more digits (times, serials, TTL-derived expiries), base64 runs (keys, tokens,
 /// certificates), dates.
-fn normalize(text: &str) -> String {
+pub(crate) fn normalize(text: &str) -> String {
     let text = &mask_times(&mask_uuids(&mask_pem(text)));
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();

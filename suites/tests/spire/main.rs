@@ -11,6 +11,7 @@ mod cli_on_our_agent;
 mod cli_on_our_server;
 mod conformance;
 mod federation;
+mod federation_cli;
 mod our_agent_on_spire;
 mod trust;
 

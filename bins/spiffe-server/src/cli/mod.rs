@@ -6,6 +6,7 @@ mod agent;
 mod bundle;
 mod client;
 mod entry;
+mod federation;
 mod flags;
 mod health;
 mod mint;
@@ -54,6 +55,9 @@ enum Command {
     /// Trust bundles: show, list, set, delete, count
     #[command(subcommand)]
     Bundle(bundle::BundleCommand),
+    /// Federation relationships: create, list, show, update, delete, refresh
+    #[command(subcommand)]
+    Federation(federation::FederationCommand),
     /// Join tokens: generate
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -97,6 +101,7 @@ pub(crate) fn dispatch(cli: Cli) -> ExitCode {
             Command::Entry(c) => entry::run(c).await,
             Command::Agent(c) => agent::run(c).await,
             Command::Bundle(c) => bundle::run(c).await,
+            Command::Federation(c) => federation::run(c).await,
             Command::Token(c) => token::run(c).await,
             Command::Healthcheck(a) => health::run(a).await,
             Command::X509(c) => mint::run_x509(c).await,

@@ -62,6 +62,27 @@ pub(crate) fn bundle_result(status_: Option<&pb::Status>, b: Option<&pb::Bundle>
     object([("status", status(status_)), ("bundle", b.map(bundle))])
 }
 
+/// A `FederationRelationship` (its bundle without `wit_authorities`, which came after
+/// SPIRE 1.13).
+pub(crate) fn federation_relationship(fr: &pb::FederationRelationship) -> Value {
+    let mut v = protojson(fr);
+    if let (Value::Object(map), Some(b)) = (&mut v, fr.trust_domain_bundle.as_ref()) {
+        map.insert("trust_domain_bundle".into(), bundle(b));
+    }
+    v
+}
+
+/// A batch result carrying a federation relationship (create, update).
+pub(crate) fn federation_relationship_result(
+    status_: Option<&pb::Status>,
+    fr: Option<&pb::FederationRelationship>,
+) -> Value {
+    object([
+        ("status", status(status_)),
+        ("federation_relationship", fr.map(federation_relationship)),
+    ])
+}
+
 /// A `JWTSVID`.
 pub(crate) fn jwt_svid(s: &pb::Jwtsvid) -> Value {
     protojson(s)

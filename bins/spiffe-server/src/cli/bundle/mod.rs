@@ -1,6 +1,6 @@
 //! `bundle show|list|set|delete|count`: the trust domain's bundle and federated bundles.
 
-mod format;
+pub(crate) mod format;
 
 use std::io::Read;
 
