@@ -22,12 +22,7 @@ pub fn kubelet_pods(data: &[u8]) {
     for pod in list.pods() {
         let mut selectors = Selectors::default();
         let _ = selectors.pod(pod);
-        for c in pod
-            .status
-            .container_statuses
-            .iter()
-            .chain(&pod.status.init_container_statuses)
-        {
+        for c in pod.status.all_containers() {
             let _ = selectors.container(c);
         }
         let _ = selectors.into_vec();

@@ -427,3 +427,181 @@ async fn with_the_pid_reuse_guard() {
     assert_eq!(strings(&attestation.selectors), payment_selectors());
     assert_eq!(attestation.process.pid(), 4242);
 }
+
+/// A client-certificate configuration for `kubelet` (SPIRE's `certificate_path` and
+/// `private_key_path`).
+fn client_cert_config(
+    kubelet: &FakeKubelet,
+    certificate: std::path::PathBuf,
+    private_key: std::path::PathBuf,
+) -> spiffe_attest::k8s::K8sConfig {
+    let mut config = kubelet.config(Some("localhost"));
+    config.max_poll_attempts = 1;
+    if let spiffe_attest::k8s::Kubelet::Secure { auth, .. } = &mut config.kubelet {
+        *auth = KubeletAuth::ClientCertificate {
+            certificate,
+            private_key,
+        };
+    }
+    config
+}
+
+#[tokio::test]
+async fn client_certificate_authenticates_to_the_kubelet() {
+    // The fake requires a certificate from its client CA, as a kubelet started with
+    // --client-ca-file authenticates one; no token is sent.
+    let kubelet = FakeKubelet::start_secure_client_cert(PODS_FIXTURE)
+        .await
+        .unwrap();
+    let config = client_cert_config(
+        &kubelet,
+        kubelet.client_cert_path(),
+        kubelet.client_key_path(),
+    );
+    let attestor = K8sAttestor::new(config).unwrap();
+    let fake = process_with_cgroup(&systemd_line(PAYMENT_POD_UID, PAYMENT_CONTAINER));
+    assert_eq!(attest(&attestor, &fake).await.unwrap(), payment_selectors());
+    assert_eq!(kubelet.authorizations(), vec![None]);
+}
+
+#[tokio::test]
+async fn kubelet_refuses_a_client_certificate_it_does_not_trust_or_none() {
+    let kubelet = FakeKubelet::start_secure_client_cert(PODS_FIXTURE)
+        .await
+        .unwrap();
+    let fake = process_with_cgroup(&systemd_line(PAYMENT_POD_UID, PAYMENT_CONTAINER));
+    // A certificate from another CA.
+    let stranger = client_cert_config(
+        &kubelet,
+        kubelet.other_client_cert_path(),
+        kubelet.other_client_key_path(),
+    );
+    let err = attest(&K8sAttestor::new(stranger).unwrap(), &fake)
+        .await
+        .unwrap_err();
+    assert!(matches!(k8s_error(&err), K8sError::PodList { .. }), "{err}");
+    // No certificate at all (anonymous).
+    let mut anonymous = kubelet.config(Some("localhost"));
+    anonymous.max_poll_attempts = 1;
+    if let spiffe_attest::k8s::Kubelet::Secure { auth, .. } = &mut anonymous.kubelet {
+        *auth = KubeletAuth::Anonymous;
+    }
+    assert!(
+        attest(&K8sAttestor::new(anonymous).unwrap(), &fake)
+            .await
+            .is_err()
+    );
+    assert_eq!(kubelet.requests(), 0);
+}
+
+#[tokio::test]
+async fn unusable_client_certificate_files_are_refused_up_front() {
+    let kubelet = FakeKubelet::start_secure_client_cert(PODS_FIXTURE)
+        .await
+        .unwrap();
+    // Missing files.
+    let missing = kubelet.dir().join("missing.pem");
+    let err = K8sAttestor::new(client_cert_config(
+        &kubelet,
+        missing.clone(),
+        kubelet.client_key_path(),
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(&err, K8sError::ReadFile { what: "client certificate", path, .. } if *path == missing),
+        "{err}"
+    );
+    let err = K8sAttestor::new(client_cert_config(
+        &kubelet,
+        kubelet.client_cert_path(),
+        missing.clone(),
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            K8sError::ReadFile {
+                what: "client private key",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A certificate file without a certificate, a key file without a key.
+    let empty = kubelet.dir().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    for (cert, key, what) in [
+        (empty.clone(), kubelet.client_key_path(), "certificate"),
+        (kubelet.client_cert_path(), empty.clone(), "private key"),
+    ] {
+        let err = K8sAttestor::new(client_cert_config(&kubelet, cert, key)).unwrap_err();
+        assert!(
+            matches!(&err, K8sError::BadClientCertificate { what: w, .. } if *w == what),
+            "{err}"
+        );
+    }
+    // A certificate with another certificate's key.
+    let err = K8sAttestor::new(client_cert_config(
+        &kubelet,
+        kubelet.client_cert_path(),
+        kubelet.other_client_key_path(),
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            K8sError::BadClientCertificate {
+                what: "certificate",
+                ..
+            }
+        ) && err.to_string().contains("does not go with the key"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn ephemeral_container_is_found() {
+    // `kubectl debug` adds an ephemeral container to the running payment pod.
+    const DEBUG_CONTAINER: &str =
+        "5555555555555555555555555555555555555555555555555555555555555555";
+    let kubelet = secure_kubelet().await;
+    let mut list = kubelet.pods().unwrap();
+    let pod = list["items"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|p| p["metadata"]["uid"] == PAYMENT_POD_UID)
+        .unwrap();
+    pod["spec"]["ephemeralContainers"] = serde_json::json!([{
+        "name": "debugger-x7k2p",
+        "image": "docker.io/library/busybox:1.36",
+        "targetContainerName": "payment"
+    }]);
+    pod["status"]["ephemeralContainerStatuses"] = serde_json::json!([{
+        "name": "debugger-x7k2p",
+        "state": {"running": {"startedAt": "2025-05-12T11:00:00Z"}},
+        "lastState": {},
+        "ready": false,
+        "restartCount": 0,
+        "image": "docker.io/library/busybox:1.36",
+        "imageID": "docker.io/library/busybox@sha256:9ae97d36d26566ff84e8893c64a6dc4fe8ca6d1144bf5b87b2b85a32def253c7",
+        "containerID": format!("containerd://{DEBUG_CONTAINER}")
+    }]);
+    kubelet.set_pods(&list);
+    let attestor = K8sAttestor::new(kubelet.config(None)).unwrap();
+    let fake = process_with_cgroup(&systemd_line(PAYMENT_POD_UID, DEBUG_CONTAINER));
+    let selectors = attest(&attestor, &fake).await.unwrap();
+    // The pod's selectors are SPIRE's (ephemeral containers count in no image selector); the
+    // container's are the debugger's, so an entry can tell it from the payment container.
+    let mut expected: Vec<String> = payment_selectors()
+        .into_iter()
+        .filter(|s| !s.starts_with("k8s:container-"))
+        .chain([
+            "k8s:container-name:debugger-x7k2p".to_owned(),
+            "k8s:container-image:docker.io/library/busybox:1.36".to_owned(),
+            "k8s:container-image:docker.io/library/busybox@sha256:9ae97d36d26566ff84e8893c64a6dc4fe8ca6d1144bf5b87b2b85a32def253c7".to_owned(),
+        ])
+        .collect();
+    expected.sort();
+    assert_eq!(selectors, expected);
+}

@@ -332,5 +332,7 @@ fn offline_snapshot(api: &FakeApiServer) -> Result<spiffe_controller::plan::Clus
         namespaces: all(api, "", "v1", "namespaces")?,
         cluster_spiffe_ids: all(api, "spire.spiffe.io", "v1alpha1", "clusterspiffeids")?,
         static_entries: Vec::new(),
+        services: all(api, "", "v1", "services")?,
+        endpoint_slices: all(api, "discovery.k8s.io", "v1", "endpointslices")?,
     })
 }

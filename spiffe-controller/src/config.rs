@@ -85,9 +85,11 @@ pub struct ControllerConfig {
     pub parent_id_template: Template,
     /// Namespaces whose pods never get entries.
     pub ignored_namespaces: IgnoredNamespaces,
-    /// The controller class: resources whose `className` equals it are reconciled.
+    /// The controller class: resources whose `className` equals it are reconciled (with no
+    /// class, the resources without one).
     pub class_name: Option<String>,
-    /// Whether resources without `className` are reconciled too.
+    /// With a class, whether resources without `className` are reconciled too (without a
+    /// class they always are).
     pub watch_classless: bool,
     /// Full reconcile at least this often, even without changes.
     pub resync_interval: Duration,
@@ -99,8 +101,8 @@ pub struct ControllerConfig {
 
 impl ControllerConfig {
     /// Defaults for a trust domain and cluster name: prefix `spiffe-controller.`, parent the
-    /// node's `k8s_psat` agent, ignore `kube-system` and `kube-public`, resync every 10 s,
-    /// debounce 50 ms, batches of 100.
+    /// node's `k8s_psat` agent, ignore `kube-system` and `kube-public`, no class (so the
+    /// resources without one), resync every 10 s, debounce 50 ms, batches of 100.
     pub fn new(trust_domain: TrustDomain, cluster_name: &str) -> Result<Self, ConfigError> {
         let c = ControllerConfig {
             trust_domain,
@@ -110,7 +112,7 @@ impl ControllerConfig {
             parent_id_template: Template::parse(DEFAULT_PARENT_ID_TEMPLATE)?,
             ignored_namespaces: IgnoredNamespaces::new(DEFAULT_IGNORED_NAMESPACES)?,
             class_name: None,
-            watch_classless: true,
+            watch_classless: false,
             resync_interval: Duration::from_secs(10),
             debounce: Duration::from_millis(50),
             batch_size: 100,
@@ -145,12 +147,13 @@ impl ControllerConfig {
         }
     }
 
-    /// Whether a resource of class `class_name` is this controller's.
+    /// Whether a resource of class `class_name` is this controller's, as spire-controller-manager
+    /// decides: its class is the controller's (both unset included), or it has none and
+    /// `watch_classless` is set.
     pub fn reconciles_class(&self, class_name: Option<&str>) -> bool {
-        match class_name.filter(|c| !c.is_empty()) {
-            None => self.watch_classless,
-            Some(c) => self.class_name.as_deref() == Some(c),
-        }
+        let theirs = class_name.unwrap_or_default();
+        let mine = self.class_name.as_deref().unwrap_or_default();
+        theirs == mine || (theirs.is_empty() && self.watch_classless)
     }
 }
 
@@ -165,13 +168,23 @@ mod tests {
         assert!(c.ignored_namespaces.contains("kube-system"));
         assert!(!c.ignored_namespaces.contains("kube-system2"));
         assert!(!c.ignored_namespaces.contains("prod"));
+        // No class: the resources without one, whatever watch_classless says.
+        assert!(!c.watch_classless);
         assert!(c.reconciles_class(None));
         assert!(c.reconciles_class(Some("")));
         assert!(!c.reconciles_class(Some("other")));
+        c.watch_classless = true;
+        assert!(c.reconciles_class(None));
+        assert!(!c.reconciles_class(Some("other")));
+        // A class: its resources, and the classless ones only with watch_classless.
         c.class_name = Some("mine".into());
+        assert!(c.reconciles_class(Some("mine")));
+        assert!(c.reconciles_class(None));
+        assert!(!c.reconciles_class(Some("other")));
         c.watch_classless = false;
         assert!(c.reconciles_class(Some("mine")));
         assert!(!c.reconciles_class(None));
+        assert!(!c.reconciles_class(Some("")));
         assert!(matches!(
             ControllerConfig::new(td.clone(), "a/b"),
             Err(ConfigError::ClusterName(_))

@@ -1,8 +1,9 @@
-//! The reconcile loop. Level-triggered: every watch event (pods, nodes, namespaces,
-//! `ClusterSPIFFEID`s, `ClusterStaticEntry`s) wakes it, a short debounce gathers bursts, and a
+//! The reconcile loop. Level-triggered: every watch event (pods, nodes, namespaces, services,
+//! `EndpointSlice`s, `ClusterSPIFFEID`s, `ClusterStaticEntry`s) wakes it, a short debounce gathers bursts, and a
 //! full reconcile runs from the watch caches: plan, list the server's entries, write the
 //! difference, update statuses, publish events. A periodic resync runs even without events, so
-//! entries changed behind the controller's back are put right.
+//! entries changed behind the controller's back are put right. Only entries under the
+//! controller's ID prefix are ever written, and never a join-token entry ([`crate::diff`]).
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -11,7 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -25,7 +27,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::ControllerConfig;
 use crate::crd::{ClusterSPIFFEID, ClusterStaticEntry};
-use crate::diff::diff;
+use crate::diff::{KeptEntry, diff};
 use crate::plan::{ClusterSnapshot, Declared, Plan, ResourceRef, plan};
 use crate::registry::{EntryStore, ItemError, RegistryError};
 use crate::status::{StatusWriter, Warning};
@@ -54,6 +56,9 @@ pub struct ReconcileReport {
     pub deleted: usize,
     /// Entries already as wanted.
     pub unchanged: usize,
+    /// Join-token entries left alone where they would otherwise have been deleted or
+    /// rewritten ([`crate::diff::is_join_token_entry`]).
+    pub kept: usize,
     /// Entry writes the server refused.
     pub failed: usize,
     /// Entries that did not render.
@@ -75,11 +80,13 @@ impl Drop for Tasks {
     }
 }
 
-/// The caches of the five watched kinds.
+/// The caches of the seven watched kinds.
 struct Caches {
     pods: Store<Pod>,
     nodes: Store<Node>,
     namespaces: Store<Namespace>,
+    services: Store<Service>,
+    slices: Store<EndpointSlice>,
     ids: Store<ClusterSPIFFEID>,
     statics: Store<ClusterStaticEntry>,
 }
@@ -92,6 +99,8 @@ impl Caches {
             namespaces: self.namespaces.state(),
             cluster_spiffe_ids: self.ids.state(),
             static_entries: self.statics.state(),
+            services: self.services.state(),
+            endpoint_slices: self.slices.state(),
         }
     }
 
@@ -106,6 +115,14 @@ impl Caches {
             .wait_until_ready()
             .await
             .map_err(stopped("namespace"))?;
+        self.services
+            .wait_until_ready()
+            .await
+            .map_err(stopped("service"))?;
+        self.slices
+            .wait_until_ready()
+            .await
+            .map_err(stopped("EndpointSlice"))?;
         self.ids
             .wait_until_ready()
             .await
@@ -193,6 +210,16 @@ impl<S: EntryStore> Controller<S> {
             Arc::clone(&notify),
             "namespace",
         );
+        let (services, t6) = spawn_watch(
+            Api::<Service>::all(c.clone()),
+            Arc::clone(&notify),
+            "service",
+        );
+        let (slices, t7) = spawn_watch(
+            Api::<EndpointSlice>::all(c.clone()),
+            Arc::clone(&notify),
+            "EndpointSlice",
+        );
         let (ids, t4) = spawn_watch(
             Api::<ClusterSPIFFEID>::all(c.clone()),
             Arc::clone(&notify),
@@ -209,11 +236,15 @@ impl<S: EntryStore> Controller<S> {
             ("namespace", t3),
             ("ClusterSPIFFEID", t4),
             ("ClusterStaticEntry", t5),
+            ("service", t6),
+            ("EndpointSlice", t7),
         ]);
         let caches = Caches {
             pods,
             nodes,
             namespaces,
+            services,
+            slices,
             ids,
             statics,
         };
@@ -281,7 +312,7 @@ impl<S: EntryStore> Controller<S> {
             render_failures: plan.failures.len(),
             ..Default::default()
         };
-        let failed = match self.apply(&plan, &mut report).await {
+        let (failed, kept) = match self.apply(&plan, &mut report).await {
             Ok(f) => f,
             Err(e) => {
                 warn!(error = %e, "reconcile failed; will retry");
@@ -293,7 +324,7 @@ impl<S: EntryStore> Controller<S> {
         fill_outcomes(&mut plan, &failed);
         writer.write_statuses(&self.client, snap, &plan).await;
         writer
-            .publish(&self.recorder, snap, warnings(&plan, &failed))
+            .publish(&self.recorder, snap, warnings(&plan, &failed, &kept))
             .await;
         report.duration = started.elapsed();
         let changed = report.created + report.updated + report.deleted;
@@ -318,15 +349,20 @@ impl<S: EntryStore> Controller<S> {
         report
     }
 
-    /// Writes the difference; returns the entries the server refused, by ID.
+    /// Writes the difference; returns the entries the server refused, by ID, and the
+    /// join-token entries left alone.
     async fn apply(
         &mut self,
         plan: &Plan,
         report: &mut ReconcileReport,
-    ) -> Result<HashMap<String, ItemError>, RegistryError> {
+    ) -> Result<(HashMap<String, ItemError>, Vec<KeptEntry>), RegistryError> {
         let current = self.store.list().await?;
         let changes = diff(&plan.entries, &current, &self.config.entry_id_prefix);
         report.unchanged = changes.unchanged.len();
+        report.kept = changes.kept.len();
+        for k in &changes.kept {
+            debug!(entry_id = %k.id, declared = ?k.declared, differs = k.differs, "join-token entry left as it is");
+        }
         let batch = self.config.batch_size.max(1);
         let mut failed = HashMap::new();
         for ids in changes.delete.chunks(batch) {
@@ -373,7 +409,7 @@ impl<S: EntryStore> Controller<S> {
                 }
             }
         }
-        Ok(failed)
+        Ok((failed, changes.kept))
     }
 }
 
@@ -408,7 +444,7 @@ fn describe(d: &Declared) -> String {
 }
 
 /// The events this reconcile warrants.
-fn warnings(plan: &Plan, failed: &HashMap<String, ItemError>) -> Vec<Warning> {
+fn warnings(plan: &Plan, failed: &HashMap<String, ItemError>, kept: &[KeptEntry]) -> Vec<Warning> {
     let mut out: Vec<Warning> = plan
         .failures
         .iter()
@@ -430,12 +466,19 @@ fn warnings(plan: &Plan, failed: &HashMap<String, ItemError>) -> Vec<Warning> {
             });
         }
     }
-    for (r, note) in &plan.warnings {
-        out.push(Warning {
-            resource: r.clone(),
-            reason: "Unsupported",
-            note: note.clone(),
-        });
+    for k in kept.iter().filter(|k| k.differs) {
+        if let Some(d) = k.declared.as_ref().and_then(|id| plan.entries.get(id)) {
+            out.push(Warning {
+                resource: d.by.clone(),
+                reason: "JoinTokenEntryKept",
+                note: format!(
+                    "{} is the join-token entry {} on the server, which the controller never \
+                     changes; its other fields stay as the server holds them",
+                    describe(d),
+                    k.id
+                ),
+            });
+        }
     }
     out
 }

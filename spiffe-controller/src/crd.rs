@@ -82,8 +82,9 @@ pub struct ClusterSPIFFEIDSpec {
     /// Whether the entry describes a downstream server.
     #[serde(default, skip_serializing_if = "is_false")]
     pub downstream: bool,
-    /// SPIRE's service DNS names from endpoints (accepted; not supported yet by this
-    /// controller, which logs a warning).
+    /// Whether to add the DNS names of the services the pod is an endpoint of (`<svc>`,
+    /// `<svc>.<ns>`, `<svc>.<ns>.svc`, `<svc>.<ns>.svc.<cluster domain>`) after those of
+    /// `dnsNameTemplates`.
     #[serde(
         default,
         rename = "autoPopulateDNSNames",

@@ -9,7 +9,8 @@
 //! - [`labels`]: label selectors (`matchLabels`, `matchExpressions`) and `matchNames`.
 //! - [`render`] and [`plan`]: from a snapshot of the cluster to the entries it should have
 //!   (pure functions, also behind the `render` subcommand); [`diff`]: what to change on the
-//!   server; [`entry`]: the desired entry and its deterministic ID; [`ttl`]: TTL fields.
+//!   server; [`entry`]: the desired entry and its deterministic ID; [`ttl`]: TTL fields;
+//!   [`services`]: the service DNS names of `autoPopulateDNSNames`.
 //! - [`registry`]: the server's entry API (SPIRE's `spire.api.server.entry.v1`), behind the
 //!   [`registry::EntryStore`] trait.
 //! - [`controller`]: the level-triggered loop: watches, reconcile, status and events.
@@ -27,6 +28,7 @@ pub mod offline;
 pub mod plan;
 pub mod registry;
 pub mod render;
+pub mod services;
 mod status;
 pub mod template;
 pub mod ttl;

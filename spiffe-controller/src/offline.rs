@@ -1,20 +1,25 @@
 //! Kubernetes YAML in, a [`ClusterSnapshot`] out: what `spiffe-controller render` reads.
 //! Multi-document YAML (and `kind: List`) of `ClusterSPIFFEID`, `ClusterStaticEntry`, `Pod`,
-//! `Namespace` and `Node`; other kinds are skipped with a note. What a hand-written manifest
-//! usually leaves out is filled in with visible placeholders (and a note for each): a
-//! namespace a pod names but no document defines, a pod's UID, an unscheduled pod's node, a
-//! node no document defines.
+//! `Namespace`, `Node`, `Service` and `EndpointSlice`; other kinds are skipped with a note.
+//! What a hand-written manifest usually leaves out is filled in with visible placeholders (and
+//! a note for each): a namespace a pod names but no document defines, a pod's UID, an
+//! unscheduled pod's node, a node no document defines, and the `EndpointSlice` of a service
+//! with a selector that no document gives one (the pods its selector matches, as the
+//! EndpointSlice controller would list them), so `autoPopulateDNSNames` can be tried on a
+//! `Service` manifest.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::core::v1::{Namespace, Node, ObjectReference, Pod};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
 use crate::plan::ClusterSnapshot;
+use crate::services::SERVICE_NAME_LABEL;
 
 /// The node unscheduled pods are placed on.
 pub const PLACEHOLDER_NODE: &str = "unscheduled";
@@ -108,6 +113,8 @@ impl OfflineInput {
             "Namespace" => s.namespaces.push(decode(value, object)?),
             "ClusterSPIFFEID" => s.cluster_spiffe_ids.push(decode(value, object)?),
             "ClusterStaticEntry" => s.static_entries.push(decode(value, object)?),
+            "Service" => s.services.push(decode(value, object)?),
+            "EndpointSlice" => s.endpoint_slices.push(decode(value, object)?),
             other => self.notes.push(format!(
                 "{source_name}: document {index}: kind {other:?} is not used, skipped"
             )),
@@ -190,7 +197,92 @@ impl OfflineInput {
                 ..Default::default()
             }));
         }
+        self.complete_endpoint_slices();
     }
+
+    /// Gives each service with a selector and no `EndpointSlice` document one, listing the
+    /// pods of its namespace that its selector matches.
+    fn complete_endpoint_slices(&mut self) {
+        let s = &mut self.snapshot;
+        for e in &mut s.endpoint_slices {
+            if e.metadata.namespace.is_none() {
+                Arc::make_mut(e).metadata.namespace = Some("default".into());
+            }
+        }
+        let sliced: BTreeSet<(String, String)> = s
+            .endpoint_slices
+            .iter()
+            .filter_map(|e| {
+                let ns = e.metadata.namespace.clone()?;
+                let svc = e.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?.clone();
+                Some((ns, svc))
+            })
+            .collect();
+        let mut made = Vec::new();
+        for svc in &mut s.services {
+            if svc.metadata.namespace.is_none() {
+                Arc::make_mut(svc).metadata.namespace = Some("default".into());
+            }
+            let ns = svc.metadata.namespace.clone().unwrap_or_default();
+            let name = svc.metadata.name.clone().unwrap_or_default();
+            let Some(spec) = svc.spec.as_ref() else {
+                continue;
+            };
+            let Some(selector) = spec.selector.as_ref().filter(|s| !s.is_empty()) else {
+                continue;
+            };
+            if spec.type_.as_deref() == Some("ExternalName")
+                || sliced.contains(&(ns.clone(), name.clone()))
+            {
+                continue;
+            }
+            let pods: Vec<&Pod> = s
+                .pods
+                .iter()
+                .map(AsRef::as_ref)
+                .filter(|p| p.metadata.namespace.as_deref() == Some(ns.as_str()))
+                .filter(|p| selects(selector, p.metadata.labels.as_ref()))
+                .collect();
+            self.notes.push(format!(
+                "service {ns}/{name} has no EndpointSlice document; assuming one with the {} pod(s) its selector matches",
+                pods.len()
+            ));
+            made.push(Arc::new(EndpointSlice {
+                metadata: ObjectMeta {
+                    name: Some(format!("{name}-assumed")),
+                    namespace: Some(ns.clone()),
+                    labels: Some(BTreeMap::from([(
+                        SERVICE_NAME_LABEL.to_owned(),
+                        name.clone(),
+                    )])),
+                    ..Default::default()
+                },
+                address_type: "IPv4".into(),
+                endpoints: pods
+                    .iter()
+                    .map(|p| Endpoint {
+                        target_ref: Some(ObjectReference {
+                            kind: Some("Pod".into()),
+                            namespace: p.metadata.namespace.clone(),
+                            name: p.metadata.name.clone(),
+                            uid: p.metadata.uid.clone(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ports: None,
+            }));
+        }
+        s.endpoint_slices.extend(made);
+    }
+}
+
+/// Whether a service's `selector` (equality on every label) selects a pod with `labels`.
+fn selects(selector: &BTreeMap<String, String>, labels: Option<&BTreeMap<String, String>>) -> bool {
+    selector
+        .iter()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
 }
 
 /// Reads YAML texts (name, text) into a completed snapshot.

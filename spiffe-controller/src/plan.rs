@@ -3,12 +3,20 @@
 //! declaration wins when two declare the same entry (the oldest resource; the others are
 //! "masked"), and the counters for each resource's status. A pure function: the reconcile loop
 //! and the `render` subcommand share it.
+//!
+//! As spire-controller-manager: `fallback` resources are applied last, and only to the pods
+//! that no non-fallback resource rendered an entry for; `autoPopulateDNSNames` appends the
+//! names of the services the pod is an endpoint of ([`crate::services`]). Unlike it, pods that
+//! are not scheduled yet or have finished (`Succeeded`, `Failed`) get no entry and are not
+//! counted as selected: no workload runs in them yet, or any more.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
@@ -20,6 +28,7 @@ use crate::crd::{
 };
 use crate::entry::DesiredEntry;
 use crate::render::{ParsedSpec, RenderError, parse_selectors, pod_entry, static_entry};
+use crate::services::{PodServices, append_dns_names};
 
 /// Everything the plan looks at.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +43,10 @@ pub struct ClusterSnapshot {
     pub cluster_spiffe_ids: Vec<Arc<ClusterSPIFFEID>>,
     /// All `ClusterStaticEntry`s.
     pub static_entries: Vec<Arc<ClusterStaticEntry>>,
+    /// All services (for `autoPopulateDNSNames`).
+    pub services: Vec<Arc<Service>>,
+    /// All `EndpointSlice`s (for `autoPopulateDNSNames`).
+    pub endpoint_slices: Vec<Arc<EndpointSlice>>,
 }
 
 /// A resource that declares entries.
@@ -115,15 +128,14 @@ pub struct Plan {
     pub static_status: BTreeMap<String, ClusterStaticEntryStatus>,
     /// What did not render.
     pub failures: Vec<RenderFailure>,
-    /// Things worth telling the resource's owner (unsupported fields).
-    pub warnings: Vec<(ResourceRef, String)>,
 }
 
-/// Orders declarations: the oldest resource first, then not-being-deleted first, then UID.
+/// Orders declarations as spire-controller-manager does: the oldest resource first; then
+/// resources not being deleted, then those whose deletion was asked for later; then by UID.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Preference {
     created: Option<Timestamp>,
-    deleting: bool,
+    deleting: Option<Reverse<Timestamp>>,
     uid: String,
     by: ResourceRef,
 }
@@ -131,7 +143,7 @@ struct Preference {
 fn preference(meta: &ObjectMeta, by: ResourceRef) -> Preference {
     Preference {
         created: meta.creation_timestamp.as_ref().map(|t| t.0),
-        deleting: meta.deletion_timestamp.is_some(),
+        deleting: meta.deletion_timestamp.as_ref().map(|t| Reverse(t.0)),
         uid: meta.uid.clone().unwrap_or_default(),
         by,
     }
@@ -179,6 +191,7 @@ pub fn plan(config: &ControllerConfig, snap: &ClusterSnapshot) -> Plan {
     let mut namespaces: Vec<&Namespace> = snap.namespaces.iter().map(AsRef::as_ref).collect();
     namespaces.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     let mut parents: HashMap<&str, Result<SpiffeId, RenderError>> = HashMap::new();
+    let services = PodServices::index(&snap.services, &snap.endpoint_slices);
 
     let mut declared: HashMap<String, Vec<(Preference, Declared)>> = HashMap::new();
 
@@ -198,12 +211,7 @@ pub fn plan(config: &ControllerConfig, snap: &ClusterSnapshot) -> Plan {
         let name = csid.metadata.name.clone().unwrap_or_default();
         let by = ResourceRef::ClusterSPIFFEID(name.clone());
         let stats = out.spiffe_id_stats.entry(name).or_default();
-        if csid.spec.auto_populate_dns_names {
-            out.warnings.push((
-                by.clone(),
-                "autoPopulateDNSNames is not supported by this controller yet; set dnsNameTemplates".into(),
-            ));
-        }
+        let auto_dns = csid.spec.auto_populate_dns_names;
         let (ns_matcher, pod_matcher) = match parse_selectors(&csid.spec) {
             Ok(m) => m,
             Err(e) => {
@@ -271,6 +279,15 @@ pub fn plan(config: &ControllerConfig, snap: &ClusterSnapshot) -> Plan {
                         }
                     }
                 };
+                let rendered = rendered.and_then(|mut entry| {
+                    if auto_dns {
+                        append_dns_names(
+                            &mut entry,
+                            services.dns_names(pod, &config.cluster_domain),
+                        )?;
+                    }
+                    Ok(entry)
+                });
                 match rendered {
                     Ok(entry) => {
                         if !fallback {

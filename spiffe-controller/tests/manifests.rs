@@ -531,9 +531,15 @@ fn rbac_grants_what_each_component_needs() {
         assert!(rule_allows(server, "", r, "get"), "server: {r}");
     }
     let c = &o.cluster_roles["spiffe-controller"];
-    for r in ["pods", "nodes", "namespaces"] {
+    for (group, r) in [
+        ("", "pods"),
+        ("", "nodes"),
+        ("", "namespaces"),
+        ("", "services"),
+        ("discovery.k8s.io", "endpointslices"),
+    ] {
         for verb in ["get", "list", "watch"] {
-            assert!(rule_allows(c, "", r, verb), "controller: {verb} {r}");
+            assert!(rule_allows(c, group, r, verb), "controller: {verb} {r}");
         }
     }
     for r in ["clusterspiffeids", "clusterstaticentries"] {

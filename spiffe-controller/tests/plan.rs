@@ -1,13 +1,14 @@
 //! The plan on the fixture cluster, offline: selection by matchLabels, matchExpressions and
-//! matchNames, the ignored namespaces, the rendered fields, fallbacks and masking, and failures
-//! that are reported rather than panicking.
+//! matchNames, the ignored namespaces, the rendered fields, fallbacks and masking, the service
+//! DNS names of `autoPopulateDNSNames`, and failures that are reported rather than panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use common::*;
+use k8s_openapi::api::discovery::v1::EndpointConditions;
 use spiffe_controller::offline::read_documents;
-use spiffe_controller::plan::{ClusterSnapshot, ResourceRef, plan};
+use spiffe_controller::plan::{ClusterSnapshot, Declared, ResourceRef, plan};
 
 fn snapshot(extra: &str) -> ClusterSnapshot {
     let cluster = [
@@ -266,4 +267,218 @@ spec:
             .unwrap_or_else(|| panic!("{name} is not reported"));
         assert!(failure.to_string().contains(rule), "{name}: {failure}");
     }
+}
+
+/// The entry the plan gives the pod named `pod`.
+fn entry_of<'a>(p: &'a spiffe_controller::plan::Plan, pod: &str) -> &'a Declared {
+    p.entries
+        .values()
+        .find(|d| d.pod.as_ref().is_some_and(|r| r.name == pod))
+        .unwrap_or_else(|| panic!("no entry for pod {pod}"))
+}
+
+const PAYMENT_POD: &str = "payment-service-7d9f8b6c5-x2k4q";
+const USER_POD: &str = "user-service-5c4b3a291-m8n7p";
+
+const AUTO_DNS: &str = r#"
+apiVersion: spire.spiffe.io/v1alpha1
+kind: ClusterSPIFFEID
+metadata:
+  name: payments-with-service-names
+spec:
+  spiffeIDTemplate: "spiffe://mycompany.com/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}"
+  podSelector: {matchLabels: {app: payment-service}}
+  namespaceSelector: {matchNames: [prod]}
+  dnsNameTemplates:
+  - "{{ .PodMeta.Name }}.pods.example"
+  - "payment-service.prod.svc"
+  autoPopulateDNSNames: true
+---
+apiVersion: spire.spiffe.io/v1alpha1
+kind: ClusterSPIFFEID
+metadata:
+  name: users-without
+spec:
+  spiffeIDTemplate: "spiffe://mycompany.com/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}"
+  podSelector: {matchLabels: {app: user-service}}
+"#;
+
+#[test]
+fn auto_populated_dns_names_follow_the_endpoint_slices() {
+    let services = fixture("network/services.yaml");
+    let mut snap = snapshot(&format!("{services}\n---\n{AUTO_DNS}"));
+    let p = plan(&config(), &snap);
+    assert!(p.failures.is_empty(), "{:?}", p.failures);
+    // The templates' names first, then every service's names sorted together, each once
+    // (`payment-service.prod.svc` was already there).
+    assert_eq!(
+        entry_of(&p, PAYMENT_POD).entry.dns_names,
+        [
+            "payment-service-7d9f8b6c5-x2k4q.pods.example",
+            "payment-service.prod.svc",
+            "payment-service",
+            "payment-service.prod",
+            "payment-service.prod.svc.cluster.local",
+            "payments-peers",
+            "payments-peers.prod",
+            "payments-peers.prod.svc",
+            "payments-peers.prod.svc.cluster.local",
+        ]
+    );
+    // user-service selects that pod, but its ClusterSPIFFEID does not ask for the names.
+    assert!(entry_of(&p, USER_POD).entry.dns_names.is_empty());
+
+    // Without a cluster domain there is no fourth name.
+    let mut c = config();
+    c.cluster_domain = String::new();
+    let p = plan(&c, &snap);
+    assert_eq!(
+        &entry_of(&p, PAYMENT_POD).entry.dns_names[2..],
+        [
+            "payment-service",
+            "payment-service.prod",
+            "payments-peers",
+            "payments-peers.prod",
+            "payments-peers.prod.svc",
+        ]
+    );
+
+    // The pod starts terminating: its endpoint stays in the slice, marked so, and the names
+    // stay. The headless service is deleted: its slice, not yet collected, gives nothing.
+    for s in &mut snap.endpoint_slices {
+        for e in &mut std::sync::Arc::make_mut(s).endpoints {
+            e.conditions = Some(EndpointConditions {
+                ready: Some(false),
+                serving: Some(true),
+                terminating: Some(true),
+            });
+        }
+    }
+    snap.services
+        .retain(|s| s.metadata.name.as_deref() != Some("payments-peers"));
+    let p = plan(&config(), &snap);
+    assert_eq!(
+        &entry_of(&p, PAYMENT_POD).entry.dns_names[2..],
+        [
+            "payment-service",
+            "payment-service.prod",
+            "payment-service.prod.svc.cluster.local",
+        ]
+    );
+
+    // The pod leaves the service's endpoints: the names go.
+    snap.endpoint_slices
+        .retain(|s| s.metadata.name.as_deref() != Some("payment-service-x7k2p"));
+    let p = plan(&config(), &snap);
+    assert_eq!(
+        entry_of(&p, PAYMENT_POD).entry.dns_names,
+        [
+            "payment-service-7d9f8b6c5-x2k4q.pods.example",
+            "payment-service.prod.svc"
+        ]
+    );
+}
+
+#[test]
+fn render_assumes_the_endpoint_slice_of_a_service_manifest() {
+    let cluster = [
+        fixture("cluster/namespaces.yaml"),
+        fixture("cluster/nodes.yaml"),
+        fixture("cluster/pods.yaml"),
+    ];
+    let service = r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: payment-service
+  namespace: prod
+spec:
+  selector: {app: payment-service}
+  ports: [{port: 443, targetPort: 8443}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: no-selector
+  namespace: prod
+spec:
+  ports: [{port: 80}]
+"#;
+    let mut inputs: Vec<(&str, &str)> = cluster.iter().map(|t| ("cluster", t.as_str())).collect();
+    inputs.push(("service.yaml", service));
+    inputs.push(("ids.yaml", AUTO_DNS));
+    let input = read_documents(inputs).unwrap();
+    assert_eq!(
+        input.notes,
+        [
+            "service prod/payment-service has no EndpointSlice document; assuming one with the 1 pod(s) its selector matches"
+        ]
+    );
+    let p = plan(&config(), &input.snapshot);
+    assert_eq!(
+        &entry_of(&p, PAYMENT_POD).entry.dns_names[2..],
+        [
+            "payment-service",
+            "payment-service.prod",
+            "payment-service.prod.svc.cluster.local",
+        ]
+    );
+}
+
+/// Two or more resources declaring the same entry: the oldest wins; at the same age one not
+/// being deleted, then the one whose deletion was asked for last; then the lowest UID.
+#[test]
+fn masking_prefers_the_oldest_then_the_least_deleted() {
+    let doc = |name: &str, uid: &str, created: &str, deleting: Option<&str>| {
+        let deletion = deleting
+            .map(|t| format!("\n  deletionTimestamp: \"{t}\"\n  finalizers: [example.com/hold]"))
+            .unwrap_or_default();
+        format!(
+            r#"
+apiVersion: spire.spiffe.io/v1alpha1
+kind: ClusterSPIFFEID
+metadata:
+  name: {name}
+  uid: {uid}
+  creationTimestamp: "{created}"{deletion}
+spec:
+  spiffeIDTemplate: "spiffe://mycompany.com/ns/{{{{ .PodMeta.Namespace }}}}/sa/{{{{ .PodSpec.ServiceAccountName }}}}"
+  podSelector: {{matchLabels: {{app: user-service}}}}
+"#
+        )
+    };
+    let winner = |docs: &[String]| {
+        let p = plan(&config(), &snapshot(&docs.join("---\n")));
+        assert_eq!(p.entries.len(), 1);
+        let masked: i64 = p.spiffe_id_stats.values().map(|s| s.entries_masked).sum();
+        assert_eq!(masked as usize, docs.len() - 1);
+        p.entries.values().next().unwrap().by.to_string()
+    };
+    let t = "2025-01-01T00:00:00Z";
+    assert_eq!(
+        winner(&[
+            doc("young", "a", "2025-06-01T00:00:00Z", None),
+            doc("old", "z", t, None),
+        ]),
+        "ClusterSPIFFEID/old"
+    );
+    assert_eq!(
+        winner(&[
+            doc("leaving", "a", t, Some("2025-07-01T10:00:00Z")),
+            doc("staying", "z", t, None),
+        ]),
+        "ClusterSPIFFEID/staying"
+    );
+    assert_eq!(
+        winner(&[
+            doc("left-first", "a", t, Some("2025-07-01T10:00:00Z")),
+            doc("left-last", "z", t, Some("2025-07-01T11:00:00Z")),
+        ]),
+        "ClusterSPIFFEID/left-last"
+    );
+    assert_eq!(
+        winner(&[doc("b-name", "a", t, None), doc("a-name", "z", t, None)]),
+        "ClusterSPIFFEID/b-name",
+        "the lower UID, not the name"
+    );
 }

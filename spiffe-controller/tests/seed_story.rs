@@ -2,7 +2,8 @@
 //! test API server: the ClusterSPIFFEID `payment-service-identity` gives the `payment-service`
 //! pod in `prod` (service account `payment-sa`) the entry
 //! `spiffe://mycompany.com/ns/prod/sa/payment-sa`; deleting the pod removes it within 2 s; an
-//! entry made by hand through the admin API is never touched.
+//! entry made by hand through the admin API is never touched, and neither is a join token's
+//! alias entry, whatever its ID and whatever declares it.
 //!
 //! A real API server (kube-apiserver with etcd) cannot run on the machines this project builds
 //! and tests on, so the cluster is the fake API server of `spiffe_testkit::apiserver`: it
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 use spiffe_controller::registry::GrpcEntryStore;
+use spiffe_proto::spire::api::server::agent::v1 as agent_api;
+use spiffe_proto::spire::api::server::agent::v1::agent_client::AgentClient;
 use spiffe_proto::spire::api::server::entry::v1 as api;
 use spiffe_proto::spire::api::types as pb;
 
@@ -231,6 +234,112 @@ async fn render_failures_go_to_status_and_events_and_static_entries_are_set() {
     .await;
     assert_eq!(st["rendered"], true);
     assert_eq!(st["masked"], false);
+    running.stop().await;
+    server.server.stop().await;
+}
+
+/// `spiffe-server token generate -spiffeID spiffe://mycompany.com/<alias>` through the admin
+/// API: the server makes the node alias entry of the join token. Returns the token.
+async fn join_token_with_alias(server: &Server, alias: &str) -> String {
+    AgentClient::new(server.channel())
+        .create_join_token(agent_api::CreateJoinTokenRequest {
+            ttl: 600,
+            agent_id: Some(pb::Spiffeid {
+                trust_domain: TD.into(),
+                path: alias.into(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_token_entries_are_never_deleted_or_rewritten() {
+    let api = cluster().await;
+    let server = Server::start().await;
+    // The server's alias entry for a token, and a ClusterStaticEntry that declares the same
+    // alias with a TTL: the server would refuse a second, similar entry, and the controller
+    // must not rewrite the server's.
+    let token = join_token_with_alias(&server, "/node-b").await;
+    api.load_text(
+        "alias",
+        &format!(
+            r#"
+apiVersion: spire.spiffe.io/v1alpha1
+kind: ClusterStaticEntry
+metadata:
+  name: node-b-alias
+spec:
+  spiffeID: spiffe://{TD}/node-b
+  parentID: spiffe://{TD}/spire/agent/join_token/{token}
+  selectors: ["spiffe_id:spiffe://{TD}/spire/agent/join_token/{token}"]
+  x509SVIDTTL: 1h
+"#
+        ),
+    )
+    .unwrap();
+    // A join-token alias under the controller's prefix that nothing declares.
+    let agent = "/spire/agent/join_token/0123456789abcdef0123456789abcdef";
+    let created = server
+        .entries()
+        .batch_create_entry(api::BatchCreateEntryRequest {
+            entries: vec![pb::Entry {
+                id: "spiffe-controller.jt-node-a".into(),
+                spiffe_id: Some(pb::Spiffeid {
+                    trust_domain: TD.into(),
+                    path: "/node-a".into(),
+                }),
+                parent_id: Some(pb::Spiffeid {
+                    trust_domain: TD.into(),
+                    path: agent.into(),
+                }),
+                selectors: vec![pb::Selector {
+                    r#type: "spiffe_id".into(),
+                    value: format!("spiffe://{TD}{agent}"),
+                }],
+                ..Default::default()
+            }],
+            output_mask: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.results[0].status.as_ref().unwrap().code, 0);
+    let before = server.list().await;
+    assert_eq!(before.len(), 2);
+
+    let mut running = Running::start(&api, config(), GrpcEntryStore::new(server.channel()));
+    let r = running
+        .report("first reconcile", |r| {
+            r.generation >= 1 && r.error.is_none()
+        })
+        .await;
+    assert_eq!(
+        (r.created, r.updated, r.deleted, r.failed, r.kept),
+        (0, 0, 0, 0, 2),
+        "{r:?}"
+    );
+    assert_eq!(server.list().await, before, "no entry written");
+
+    // The declaration goes: both entries stay, reconcile after reconcile.
+    api.delete(
+        "spire.spiffe.io/v1alpha1",
+        "ClusterStaticEntry",
+        "",
+        "node-b-alias",
+    )
+    .unwrap();
+    let after = r.generation + 2;
+    let r = running
+        .report("two more reconciles", |r| r.generation >= after)
+        .await;
+    // Only the owned one counts as kept: the server's alias is not under the prefix, so with
+    // nothing declaring it the controller does not even consider it.
+    assert_eq!((r.desired, r.deleted, r.kept), (0, 0, 1), "{r:?}");
+    assert_eq!(server.list().await, before);
     running.stop().await;
     server.server.stop().await;
 }

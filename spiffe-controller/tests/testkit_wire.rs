@@ -1,7 +1,8 @@
 //! The test API server through kube's real HTTP client: lists carry a `resourceVersion`,
 //! `?watch=1` streams ADDED/MODIFIED/DELETED from a resourceVersion and BOOKMARKs when asked
-//! for, a resourceVersion older than the history is `410 Expired`, and the status subresource
-//! only changes `status`.
+//! for, a resourceVersion older than the history is `410 Expired`, the status subresource
+//! only changes `status`, and services and `EndpointSlice`s (`discovery.k8s.io/v1`) are served
+//! like any other kind.
 //!
 //! A real API server (kube-apiserver with etcd) cannot run on the machines this project builds
 //! and tests on; this server speaks its wire format instead, seeded from fixtures in the real
@@ -14,7 +15,8 @@ use std::time::Duration;
 
 use common::*;
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{ListParams, Patch, PatchParams, WatchEvent, WatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
@@ -137,4 +139,64 @@ async fn expired_resource_versions_and_status_subresource() {
             .contains(".Pod.ServiceAccount"),
         "the status subresource must not change the spec"
     );
+}
+
+#[tokio::test]
+async fn services_and_endpoint_slices_list_and_watch() {
+    let api = cluster().await;
+    api.load_text("services", &fixture("network/services.yaml"))
+        .unwrap();
+    let client = api.client().unwrap();
+    let services: Api<Service> = Api::namespaced(client.clone(), "prod");
+    let mut names: Vec<String> = services
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["payment-service", "payments-peers", "user-service"]);
+
+    // Across namespaces, by the label that names the service, as kubectl and controllers ask.
+    let slices: Api<EndpointSlice> = Api::all(client);
+    let list = slices
+        .list(&ListParams::default().labels("kubernetes.io/service-name=payment-service"))
+        .await
+        .unwrap();
+    assert_eq!(list.items.len(), 1);
+    let slice = &list.items[0];
+    assert_eq!(slice.address_type, "IPv4");
+    assert_eq!(
+        slice.endpoints[0]
+            .target_ref
+            .as_ref()
+            .and_then(|t| t.uid.as_deref()),
+        Some(PAYMENT_POD_UID)
+    );
+    let rv = list.metadata.resource_version.clone().unwrap();
+    let mut stream = slices
+        .watch(&WatchParams::default().disable_bookmarks().timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let mut changed = serde_json::to_value(slice).unwrap();
+    changed["endpoints"][0]["conditions"]["ready"] = json!(false);
+    api.apply(changed).unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+        .await
+        .expect("an event within 5 s")
+        .unwrap()
+        .expect("stream open");
+    match ev {
+        WatchEvent::Modified(s) => {
+            assert_eq!(s.name_any(), slice.name_any());
+            assert_eq!(
+                s.endpoints[0].conditions.as_ref().and_then(|c| c.ready),
+                Some(false)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -712,3 +712,62 @@ async fn a_configured_relationship_with_the_own_trust_domain_is_refused_at_start
         "federation: trust_domain \"example.org\": a server does not federate with its own trust domain"
     );
 }
+
+/// The endpoint's bounds: connections beyond `max_connections` are closed at once, and a
+/// connection that never completes its handshake gives its slot back after
+/// `handshake_timeout`.
+#[tokio::test]
+async fn the_endpoint_bounds_connections_and_handshakes() {
+    let mut e = endpoint(ServeProfile::HttpsSpiffe, 300);
+    e.limits.max_connections = 2;
+    e.limits.handshake_timeout = Duration::from_millis(500);
+    let s = TestServer::start_with(None, |c| c.federation.bundle_endpoint = Some(e)).await;
+    let addr = s.server.bundle_endpoint_address.unwrap();
+    let own = Arc::clone(s.bundle_set().await.get(TD).unwrap());
+    let auth = EndpointAuth::Spiffe {
+        endpoint_spiffe_id: SpiffeId::parse("spiffe://example.org/spire/server").unwrap(),
+        bundle: own,
+    };
+    let fetch = || async {
+        fetcher(None)
+            .fetch(&td(), &url(addr, "127.0.0.1"), &auth)
+            .await
+    };
+
+    // Two silent clients take both slots: a third is closed before its handshake.
+    let silent: Vec<_> =
+        futures::future::join_all((0..2).map(|_| tokio::net::TcpStream::connect(addr)))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = fetch().await.unwrap_err();
+    assert!(matches!(refused, FetchError::Handshake { .. }), "{refused}");
+
+    // Their handshakes time out; the slots come back.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while fetch().await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slots never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(silent);
+    s.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_bundle_endpoint_address_in_use_stops_the_start() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::server::config(dir.path(), None);
+    config.federation.bundle_endpoint = Some(BundleEndpointConfig::new(address));
+    let err = spiffe_server::start(config).await.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("bundle endpoint address {address}: ")),
+        "{err}"
+    );
+}

@@ -2,8 +2,9 @@
 //! with a `PodList` in the kubelet's own JSON (the list it is started with, or pods a test
 //! adds), over HTTPS with a certificate from a CA made up with rcgen (or plain HTTP, like the
 //! read-only port). It checks the bearer token as a kubelet with
-//! `--authentication-token-webhook` does (401 without it), counts requests, and can be made
-//! slow.
+//! `--authentication-token-webhook` does (401 without it), or requires a client certificate
+//! from its client CA as one with `--client-ca-file` authenticates it, counts requests, and can
+//! be made slow.
 //!
 //! A real kubelet cannot run here (no container runtime, no node): this fake is what the
 //! attestor's real HTTPS client talks to.
@@ -32,10 +33,23 @@ struct Behaviour {
     expected: Option<String>,
 }
 
+/// How the fake authenticates its clients.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    /// This bearer token (HTTPS).
+    Token(&'a str),
+    /// A certificate from its client CA (HTTPS).
+    ClientCert,
+    /// Nobody (plain HTTP).
+    None,
+}
+
 /// A fake kubelet on 127.0.0.1.
 pub struct FakeKubelet {
     http: HttpServer,
-    /// Holds `ca.pem` (the fake's CA), `other-ca.pem` (an unrelated CA) and `token`.
+    /// Holds `ca.pem` (the fake's CA), `other-ca.pem` (an unrelated CA) and `token`; in
+    /// client-certificate mode also `client.pem`/`client-key.pem` (a client certificate the fake
+    /// accepts) and `other-client.pem`/`other-client-key.pem` (one from an unrelated CA).
     dir: tempfile::TempDir,
     behaviour: Arc<Behaviour>,
 }
@@ -53,15 +67,22 @@ impl FakeKubelet {
     /// `localhost` and the node name `kind-worker` (not for 127.0.0.1), the bearer `token`
     /// required.
     pub async fn start_secure(pods: &str, token: &str) -> Result<Self, BoxError> {
-        Self::start(pods, Some(token)).await
+        Self::start(pods, Auth::Token(token)).await
+    }
+
+    /// HTTPS like the secure port, serving `pods`, authenticating clients by certificate: the
+    /// handshake fails without a certificate from the fake's client CA ([`Self::client_cert_path`]
+    /// and [`Self::client_key_path`] hold one that passes). No token is asked for.
+    pub async fn start_secure_client_cert(pods: &str) -> Result<Self, BoxError> {
+        Self::start(pods, Auth::ClientCert).await
     }
 
     /// Plain HTTP like the read-only port, serving `pods`: no authentication.
     pub async fn start_read_only(pods: &str) -> Result<Self, BoxError> {
-        Self::start(pods, None).await
+        Self::start(pods, Auth::None).await
     }
 
-    async fn start(pods: &str, token: Option<&str>) -> Result<Self, BoxError> {
+    async fn start(pods: &str, auth: Auth<'_>) -> Result<Self, BoxError> {
         let dir = tempfile::tempdir()?;
         let material = TlsMaterial::new(
             "kind-worker-ca@1715500000",
@@ -75,18 +96,34 @@ impl FakeKubelet {
             &["localhost"],
         )?;
         std::fs::write(dir.path().join("other-ca.pem"), other.ca_pem)?;
-        if let Some(token) = token {
-            std::fs::write(dir.path().join("token"), format!("{token}\n"))?;
-        }
+        let mut expected = None;
+        let tls = match auth {
+            Auth::Token(token) => {
+                std::fs::write(dir.path().join("token"), format!("{token}\n"))?;
+                expected = Some(format!("Bearer {token}"));
+                Some(material.server_config()?)
+            }
+            Auth::ClientCert => {
+                let client = TlsMaterial::new(
+                    "kubelet-client-ca",
+                    "system:node:kind-worker",
+                    &["kind-worker"],
+                )?;
+                std::fs::write(dir.path().join("client.pem"), &client.cert_pem)?;
+                std::fs::write(dir.path().join("client-key.pem"), &client.key_pem)?;
+                let stranger =
+                    TlsMaterial::new("kubelet-client-ca", "system:node:kind-worker", &[])?;
+                std::fs::write(dir.path().join("other-client.pem"), &stranger.cert_pem)?;
+                std::fs::write(dir.path().join("other-client-key.pem"), &stranger.key_pem)?;
+                Some(material.server_config_requiring_client_cert(&client.ca_pem)?)
+            }
+            Auth::None => None,
+        };
         let behaviour = Arc::new(Behaviour {
             pods: Mutex::new(pods.to_owned()),
-            expected: token.map(|t| format!("Bearer {t}")),
+            expected,
             ..Behaviour::default()
         });
-        let tls = match token {
-            Some(_) => Some(material.server_config()?),
-            None => None,
-        };
         let b = Arc::clone(&behaviour);
         let http = HttpServer::start(tls, move |req| handle(Arc::clone(&b), req)).await?;
         Ok(FakeKubelet {
@@ -124,6 +161,26 @@ impl FakeKubelet {
     /// The token file.
     pub fn token_path(&self) -> PathBuf {
         self.dir.path().join("token")
+    }
+
+    /// A client certificate the fake accepts (client-certificate mode).
+    pub fn client_cert_path(&self) -> PathBuf {
+        self.dir.path().join("client.pem")
+    }
+
+    /// The key of [`Self::client_cert_path`].
+    pub fn client_key_path(&self) -> PathBuf {
+        self.dir.path().join("client-key.pem")
+    }
+
+    /// A client certificate from an unrelated CA, which the fake refuses.
+    pub fn other_client_cert_path(&self) -> PathBuf {
+        self.dir.path().join("other-client.pem")
+    }
+
+    /// The key of [`Self::other_client_cert_path`].
+    pub fn other_client_key_path(&self) -> PathBuf {
+        self.dir.path().join("other-client-key.pem")
     }
 
     /// How many `GET /pods` were answered.

@@ -18,6 +18,10 @@ pub struct TlsMaterial {
     pub cert: Vec<CertificateDer<'static>>,
     /// Its key.
     pub key: PrivateKeyDer<'static>,
+    /// The certificate, PEM (for a client that reads it from a file).
+    pub cert_pem: String,
+    /// Its key, PEM (PKCS#8).
+    pub key_pem: String,
 }
 
 impl TlsMaterial {
@@ -38,10 +42,13 @@ impl TlsMaterial {
         let mut params = CertificateParams::new(sans)?;
         params.distinguished_name.push(DnType::CommonName, name);
         let cert = params.signed_by(&key, &issuer)?;
+        let key_pem = key.serialize_pem();
         Ok(TlsMaterial {
             ca_pem: ca_cert.pem(),
             cert: vec![cert.der().clone()],
-            key: PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes())?,
+            key: PrivateKeyDer::from_pem_slice(key_pem.as_bytes())?,
+            cert_pem: cert.pem(),
+            key_pem,
         })
     }
 
@@ -53,6 +60,30 @@ impl TlsMaterial {
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(self.cert.clone(), self.key.clone_key())?;
+        Ok(Arc::new(config))
+    }
+
+    /// A server configuration presenting the certificate and requiring a client certificate
+    /// that chains to `client_ca_pem` (as a kubelet started with `--client-ca-file` checks
+    /// one; this fake refuses the handshake without it).
+    pub fn server_config_requiring_client_cert(
+        &self,
+        client_ca_pem: &str,
+    ) -> Result<Arc<rustls::ServerConfig>, BoxError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(client_ca_pem.as_bytes()) {
+            roots.add(cert?)?;
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::clone(&provider),
+        )
+        .build()?;
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(self.cert.clone(), self.key.clone_key())?;
         Ok(Arc::new(config))
     }
 }

@@ -43,6 +43,15 @@ pub enum KubeletAuth {
     Token(PathBuf),
     /// No credentials (SPIRE's `use_anonymous_authentication`).
     Anonymous,
+    /// A client certificate and its key, PEM files read for every new connection so a renewed
+    /// pair is picked up (SPIRE's `certificate_path` and `private_key_path`). The kubelet
+    /// checks the certificate against its `--client-ca-file`.
+    ClientCertificate {
+        /// The certificate, then any intermediates (PEM `CERTIFICATE` blocks).
+        certificate: PathBuf,
+        /// Its private key (PEM: PKCS#8, SEC1 or PKCS#1).
+        private_key: PathBuf,
+    },
 }
 
 /// Where the pod list comes from.

@@ -26,7 +26,7 @@ pub enum K8sError {
     /// A file the kubelet client needs could not be read.
     #[error("cannot read the kubelet {what} file {path:?}: {source}")]
     ReadFile {
-        /// `CA` or `token`.
+        /// `CA`, `token`, `client certificate` or `client private key`.
         what: &'static str,
         /// The file.
         path: PathBuf,
@@ -37,6 +37,16 @@ pub enum K8sError {
     /// The CA file holds no usable certificate.
     #[error("kubelet CA file {path:?}: {detail}")]
     BadCa {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The client certificate or its key cannot be used.
+    #[error("kubelet client {what} file {path:?}: {detail}")]
+    BadClientCertificate {
+        /// `certificate` or `private key`.
+        what: &'static str,
         /// The file.
         path: PathBuf,
         /// What is wrong with it.

@@ -1,6 +1,7 @@
-//! [`KubeletClient`]: `GET /pods` from the kubelet, over HTTPS on its secure port (bearer token
-//! or anonymous) or plain HTTP on its read-only port. One HTTP/1.1 connection is kept and reused;
-//! the token file is read again for every request, the CA file for every new connection.
+//! [`KubeletClient`]: `GET /pods` from the kubelet, over HTTPS on its secure port (bearer token,
+//! client certificate or anonymous) or plain HTTP on its read-only port. One HTTP/1.1 connection
+//! is kept and reused; the token file is read again for every request, the CA file and the
+//! client certificate and key for every new connection.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -77,7 +78,7 @@ impl KubeletClient {
                     );
                 }
                 // The configuration is checked once up front, so a bad CA file fails at start.
-                tls::client_config(verification, config.node_name.is_some())?;
+                tls::client_config(verification, config.node_name.is_some(), auth)?;
                 (
                     *port,
                     Transport::Https {
@@ -206,11 +207,11 @@ impl KubeletClient {
             Transport::Http => self.handshake(tcp).await,
             Transport::Https {
                 verification,
+                auth,
                 server_name,
                 check_name,
-                ..
             } => {
-                let config = tls::client_config(verification, *check_name)?;
+                let config = tls::client_config(verification, *check_name, auth)?;
                 let stream = TlsConnector::from(Arc::new(config))
                     .connect(server_name.clone(), tcp)
                     .await

@@ -85,9 +85,27 @@ pub(crate) struct PodStatus {
     pub(crate) container_statuses: Vec<ContainerStatus>,
     #[serde(deserialize_with = "nullable")]
     pub(crate) init_container_statuses: Vec<ContainerStatus>,
+    /// Containers added to a running pod (`kubectl debug`). SPIRE v1.13 does not look at them,
+    /// so a process in one never attests there; here it is found and gets the pod's selectors
+    /// and its own `container-name`/`container-image` (an entry can tell it apart by those).
+    /// The pod-level image selectors stay SPIRE's (containers and init containers only).
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) ephemeral_container_statuses: Vec<ContainerStatus>,
 }
 
-/// `status.containerStatuses[]` and `status.initContainerStatuses[]`.
+impl PodStatus {
+    /// Every container's status: containers, then init containers (SPIRE's order), then
+    /// ephemeral containers.
+    pub(crate) fn all_containers(&self) -> impl Iterator<Item = &ContainerStatus> {
+        self.container_statuses
+            .iter()
+            .chain(&self.init_container_statuses)
+            .chain(&self.ephemeral_container_statuses)
+    }
+}
+
+/// `status.containerStatuses[]`, `status.initContainerStatuses[]` and
+/// `status.ephemeralContainerStatuses[]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct ContainerStatus {
@@ -113,13 +131,11 @@ impl ContainerStatus {
 }
 
 impl Pod {
-    /// The status of the container `id` (containers first, then init containers, as in SPIRE).
+    /// The status of the container `id` (containers first, then init containers, as in SPIRE,
+    /// then ephemeral containers).
     pub(crate) fn container(&self, id: &str) -> Option<&ContainerStatus> {
-        let status = &self.status;
-        status
-            .container_statuses
-            .iter()
-            .chain(&status.init_container_statuses)
+        self.status
+            .all_containers()
             .find(|c| c.bare_id() == Some(id))
     }
 }
@@ -164,12 +180,7 @@ impl PodList {
         let mut by_container: HashMap<String, Vec<usize>> = HashMap::new();
         for (index, pod) in pods.iter().enumerate() {
             by_uid.insert(pod.metadata.uid.clone(), index);
-            let status = &pod.status;
-            for c in status
-                .container_statuses
-                .iter()
-                .chain(&status.init_container_statuses)
-            {
+            for c in pod.status.all_containers() {
                 if let Some(id) = c.bare_id() {
                     let holders = by_container.entry(id.to_owned()).or_default();
                     if !holders.contains(&index) {

@@ -415,6 +415,30 @@ mod tests {
         );
     }
 
+    /// The example of this module's documentation (and of the README) resolves.
+    #[test]
+    fn the_documented_example_resolves() {
+        let doc = include_str!("federation.rs");
+        let example: String = doc
+            .lines()
+            .skip_while(|l| *l != "//! ```toml")
+            .skip(1)
+            .take_while(|l| *l != "//! ```")
+            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+            .collect();
+        assert!(
+            example.contains("[federation.bundle_endpoint]"),
+            "{example}"
+        );
+        let f = federation(&example);
+        let f = f.as_ref();
+        assert_eq!(
+            f.map(|f| f.bundle_endpoint.as_ref().map(|e| e.profile.name())),
+            Ok(Some("https_web"))
+        );
+        assert_eq!(f.map(|f| f.federates_with.len()), Ok(2));
+    }
+
     #[test]
     fn defaults_like_spire() {
         let f = federation("[federation.bundle_endpoint]\n");

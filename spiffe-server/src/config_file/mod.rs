@@ -1,8 +1,8 @@
 //! The server's configuration file, SPIRE's `server.conf` in TOML: keys at the top level or
 //! in a `[server]` table (SPIRE's `server { ... }` block), with `[health_checks]`,
-//! `[ca_subject]`, `[upstream_authority]`, `[limits]` and `[federation]` tables, and a `[plugins]` table
-//! ([`PluginsFile`]) for the `k8s_psat` node attestor. Durations are Go strings ("24h",
-//! "1h30m") or whole seconds.
+//! `[ca_subject]`, `[upstream_authority]`, `[limits]` and `[federation]` ([`FederationFile`])
+//! tables, and a `[plugins]` table ([`PluginsFile`]) for the `k8s_psat` node attestor.
+//! Durations are Go strings ("24h", "1h30m") or whole seconds.
 //!
 //! An embedder loads a file with [`load`]; the `spiffe-server` binary reads it with [`read`],
 //! lays its flags over it ([`FileConfig::overlay`]) and then resolves it

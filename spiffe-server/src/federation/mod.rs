@@ -114,6 +114,16 @@ pub enum ServeProfile {
     },
 }
 
+impl ServeProfile {
+    /// The profile's name: `https_spiffe` or `https_web`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ServeProfile::HttpsSpiffe => PROFILE_HTTPS_SPIFFE,
+            ServeProfile::HttpsWeb { .. } => PROFILE_HTTPS_WEB,
+        }
+    }
+}
+
 /// What clients of the bundle endpoint may hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointLimits {

@@ -111,6 +111,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let server_svid = Arc::new(SvidCell::new(mint_server_svid(&state)?));
     let tls = Arc::new(tls_config(&state, Arc::clone(&server_svid))?);
 
+    // The bundle endpoint's certificate and address, before any task starts: a file that does
+    // not load or an address in use stops the start here.
+    let bundle_endpoint = match &config.federation.bundle_endpoint {
+        Some(endpoint) => {
+            let (tls, file) =
+                federation::endpoint_tls(&endpoint.profile, Arc::clone(&server_svid))?;
+            let (listener, bound) = federation::bind_endpoint(endpoint.address).await?;
+            Some((tls, file, listener, bound))
+        }
+        None => None,
+    };
+
     let attestors = node_attestors(&config).await?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     // One agent service for every endpoint: they share its attestation rate limiter.
@@ -187,11 +199,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         None => None,
     };
 
-    let bundle_endpoint_address = match &config.federation.bundle_endpoint {
-        Some(endpoint) => {
-            let (tls, file) =
-                federation::endpoint_tls(&endpoint.profile, Arc::clone(&server_svid))?;
-            let (listener, bound) = federation::bind_endpoint(endpoint.address).await?;
+    let bundle_endpoint_address = match (&config.federation.bundle_endpoint, bundle_endpoint) {
+        (Some(endpoint), Some((tls, file, listener, bound))) => {
             if let (
                 Some(file),
                 ServeProfile::HttpsWeb {
@@ -214,16 +223,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             )));
             info!(
                 address = %bound,
-                profile = match endpoint.profile {
-                    ServeProfile::HttpsSpiffe => "https_spiffe",
-                    ServeProfile::HttpsWeb { .. } => "https_web",
-                },
+                profile = endpoint.profile.name(),
                 refresh_hint_s = endpoint.refresh_hint.as_secs(),
                 "serving SPIFFE bundle endpoint"
             );
             Some(bound)
         }
-        None => None,
+        _ => None,
     };
 
     tasks.push(tokio::spawn(background::rotation_loop(

@@ -52,6 +52,13 @@ pub(crate) fn builtin() -> Vec<ResourceType> {
         ResourceType::new("", "v1", "serviceaccounts", "ServiceAccount", true),
         ResourceType::new("", "v1", "configmaps", "ConfigMap", true),
         ResourceType::new("", "v1", "services", "Service", true),
+        ResourceType::new(
+            "discovery.k8s.io",
+            "v1",
+            "endpointslices",
+            "EndpointSlice",
+            true,
+        ),
         ResourceType::new("", "v1", "events", "Event", true),
         ResourceType::new("events.k8s.io", "v1", "events", "Event", true),
         ResourceType::new("apps", "v1", "daemonsets", "DaemonSet", true),

@@ -112,10 +112,10 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     (
         "x509_svid",
         "EKU without clientAuth",
-        "X509-SVID.md asks leaf SVIDs to carry both id-kp-serverAuth and id-kp-clientAuth when \
-         they have an EKU, and we refuse one that cannot serve both ends of mTLS when it is \
-         built; go-spiffe leaves EKU to the TLS handshake (still open in issue 14: whether to \
-         follow go-spiffe here)",
+        "X509-SVID 4.4: when a leaf SVID has the extended key usage extension, id-kp-serverAuth \
+         and id-kp-clientAuth MUST be set; go-spiffe's x509svid.Parse does not look at EKU and \
+         leaves it to the TLS handshake. Where a reference breaks the spec we follow the spec: \
+         such a leaf is refused when it is parsed, not half-way through an mTLS handshake",
     ),
     (
         "jwt_bundle",

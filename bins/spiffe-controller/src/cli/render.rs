@@ -1,8 +1,8 @@
 //! `render -f <yaml>...`: the entries the given ClusterSPIFFEID, ClusterStaticEntry, Pod,
-//! Namespace and Node documents produce, without a cluster or a server. Text (SPIRE's
-//! `entry show` layout) or `-output json` (SPIRE's `{"entries": [...]}`, which
-//! `spiffe-server entry create -data` reads). Render failures go to stderr and make the exit
-//! code 1, so CI can gate on them.
+//! Namespace, Node, Service and EndpointSlice documents produce, without a cluster or a
+//! server. Text (SPIRE's `entry show` layout) or `-output json` (SPIRE's
+//! `{"entries": [...]}`, which `spiffe-server entry create -data` reads). Render failures go
+//! to stderr and make the exit code 1, so CI can gate on them.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -129,9 +129,6 @@ pub(crate) fn run(a: &RenderArgs) -> Result<ExitCode> {
     let mut stderr = std::io::stderr().lock();
     for note in &input.notes {
         let _ = writeln!(stderr, "note: {note}");
-    }
-    for (r, w) in &p.warnings {
-        let _ = writeln!(stderr, "warning: {r}: {w}");
     }
     for f in &p.failures {
         let _ = writeln!(stderr, "error: {f}");

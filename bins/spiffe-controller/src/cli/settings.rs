@@ -56,17 +56,17 @@ pub(crate) struct EntryArgs {
         default_value = spiffe_controller::config::DEFAULT_PARENT_ID_TEMPLATE
     )]
     pub(crate) parent_id_template: String,
-    /// Reconcile only resources with this className (and classless ones, see -watchClassless)
+    /// Reconcile only resources with this className (unset: those without one)
     #[arg(long = "className", alias = "class-name", value_name = "CLASS")]
     pub(crate) class_name: Option<String>,
-    /// Whether resources without className are reconciled
+    /// With -className, also reconcile resources without className
     #[arg(
         long = "watchClassless",
         alias = "watch-classless",
         value_name = "BOOL",
         num_args = 0..=1,
         require_equals = true,
-        default_value = "true",
+        default_value = "false",
         default_missing_value = "true"
     )]
     pub(crate) watch_classless: bool,

@@ -17,6 +17,8 @@
 //! kubelet_ca_path = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
 //! token_path = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 //! use_anonymous_authentication = false
+//! # certificate_path = "/path/to/cert.pem"   # with private_key_path: a client certificate
+//! # private_key_path = "/path/to/key.pem"    #   instead of the token
 //! max_poll_attempts = 60
 //! poll_retry_interval = "500ms"
 //! disable_container_selectors = false
@@ -111,11 +113,15 @@ pub struct K8sData {
     pub poll_retry_interval: Option<DurationValue>,
     /// Only pod selectors.
     pub disable_container_selectors: Option<bool>,
-    /// SPIRE's client-certificate authentication to the kubelet: not supported here, refused
-    /// at configuration (use `token_path` or `use_anonymous_authentication`).
+    /// A client certificate (PEM, leaf first) presented to the kubelet instead of a token;
+    /// needs `private_key_path`.
     pub certificate_path: Option<PathBuf>,
-    /// The key of `certificate_path`: refused with it.
+    /// The private key of `certificate_path` (PEM).
     pub private_key_path: Option<PathBuf>,
+    /// How often SPIRE reloads the CA, token and client certificate files. Ours reads the
+    /// token for every request and the other files for every new connection, so the value is
+    /// only checked to be a duration.
+    pub reload_interval: Option<DurationValue>,
     /// SPIRE's switch to its newer cgroup container locator. Ours always locates containers as
     /// that one does (cgroup v1 and v2, systemd and cgroupfs drivers, any runtime), so `true`
     /// is accepted and `false` (the legacy locator) is refused.
@@ -143,13 +149,6 @@ impl K8sData {
                 format!("{K8S_KEY}.{field}: {what} is not supported by this agent"),
             ))
         };
-        if self.certificate_path.is_some() || self.private_key_path.is_some() {
-            return unsupported(
-                "certificate_path",
-                "client-certificate authentication to the kubelet (use token_path or \
-                 use_anonymous_authentication)",
-            );
-        }
         if self.use_new_container_locator == Some(false) {
             return unsupported(
                 "use_new_container_locator",
@@ -160,6 +159,24 @@ impl K8sData {
             return unsupported("experimental", "sigstore image verification");
         }
         Ok(())
+    }
+
+    /// `certificate_path` and `private_key_path`: both or neither (SPIRE's rule and messages).
+    fn client_certificate(&self) -> Result<Option<(PathBuf, PathBuf)>, ConfigFileError> {
+        let certificate = non_empty(self.certificate_path.as_ref());
+        let private_key = non_empty(self.private_key_path.as_ref());
+        match (certificate, private_key) {
+            (Some(c), Some(k)) => Ok(Some((c, k))),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigFileError::invalid(
+                format!("{K8S_KEY}.private_key_path"),
+                format!("{K8S_KEY}: the private key path is required with the certificate path"),
+            )),
+            (None, Some(_)) => Err(ConfigFileError::invalid(
+                format!("{K8S_KEY}.certificate_path"),
+                format!("{K8S_KEY}: the certificate path is required with the private key path"),
+            )),
+        }
     }
 
     /// The attestor's settings; `env` looks up an environment variable.
@@ -212,6 +229,15 @@ impl K8sData {
                         ),
                     ));
                 }
+                let client_cert = self.client_certificate()?;
+                if client_cert.is_some() && (anonymous || token.is_some()) {
+                    return Err(ConfigFileError::invalid(
+                        K8S_KEY,
+                        format!(
+                            "{K8S_KEY}: only one of certificate_path, token_path or use_anonymous_authentication can be specified"
+                        ),
+                    ));
+                }
                 // A token file that is configured but cannot be read is refused now, not at the
                 // first attestation (it is read again at every request, for rotation).
                 if let Some(path) = &token {
@@ -237,12 +263,17 @@ impl K8sData {
                             ca.unwrap_or_else(|| PathBuf::from(DEFAULT_KUBELET_CA_PATH)),
                         )
                     },
-                    auth: if anonymous {
-                        KubeletAuth::Anonymous
-                    } else {
-                        KubeletAuth::Token(
+                    auth: match (anonymous, client_cert) {
+                        (true, _) => KubeletAuth::Anonymous,
+                        (false, Some((certificate, private_key))) => {
+                            KubeletAuth::ClientCertificate {
+                                certificate,
+                                private_key,
+                            }
+                        }
+                        (false, None) => KubeletAuth::Token(
                             token.unwrap_or_else(|| PathBuf::from(DEFAULT_TOKEN_PATH)),
-                        )
+                        ),
                     },
                 }
             }
@@ -251,6 +282,9 @@ impl K8sData {
             None | Some(0) => DEFAULT_MAX_POLL_ATTEMPTS,
             Some(n) => n,
         };
+        if let Some(d) = &self.reload_interval {
+            d.get(&format!("{K8S_KEY}.reload_interval"))?;
+        }
         let poll_retry_interval = match &self.poll_retry_interval {
             None => DEFAULT_POLL_RETRY_INTERVAL,
             Some(d) => d.get(&format!("{K8S_KEY}.poll_retry_interval"))?,
@@ -539,10 +573,6 @@ mod tests {
         );
         for (text, field) in [
             (
-                "certificate_path = \"/c\"\nprivate_key_path = \"/k\"\n",
-                "certificate_path",
-            ),
-            (
                 "use_new_container_locator = false\n",
                 "use_new_container_locator",
             ),
@@ -559,5 +589,48 @@ mod tests {
                 "{text}: {m}"
             );
         }
+    }
+
+    #[test]
+    fn k8s_client_certificate_as_spire_reads_it() {
+        const K: &str = "[plugins.WorkloadAttestor.k8s.plugin_data]\n";
+        let s = settings(
+            &format!("{K}certificate_path = \"/c.pem\"\nprivate_key_path = \"/k.pem\"\nreload_interval = \"1m\"\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            s.k8s_workload.unwrap().kubelet,
+            Kubelet::Secure {
+                port: 10250,
+                verification: KubeletVerification::CaFile(DEFAULT_KUBELET_CA_PATH.into()),
+                auth: KubeletAuth::ClientCertificate {
+                    certificate: "/c.pem".into(),
+                    private_key: "/k.pem".into(),
+                },
+            }
+        );
+        // Anonymous wins in SPIRE; here asking for both is refused, like token_path with it.
+        for text in [
+            "certificate_path = \"/c\"\nprivate_key_path = \"/k\"\nuse_anonymous_authentication = true\n",
+            "certificate_path = \"/c\"\nprivate_key_path = \"/k\"\ntoken_path = \"/t\"\n",
+        ] {
+            assert_eq!(
+                msg(&format!("{K}{text}")),
+                "plugins.WorkloadAttestor.k8s.plugin_data: only one of certificate_path, token_path or use_anonymous_authentication can be specified",
+                "{text}"
+            );
+        }
+        // One without the other: SPIRE's messages.
+        assert_eq!(
+            msg(&format!("{K}certificate_path = \"/c\"\n")),
+            "plugins.WorkloadAttestor.k8s.plugin_data: the private key path is required with the certificate path"
+        );
+        assert_eq!(
+            msg(&format!("{K}private_key_path = \"/k\"\n")),
+            "plugins.WorkloadAttestor.k8s.plugin_data: the certificate path is required with the private key path"
+        );
+        let m = msg(&format!("{K}reload_interval = \"soon\"\n"));
+        assert!(m.contains("reload_interval"), "{m}");
     }
 }
