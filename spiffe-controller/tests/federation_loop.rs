@@ -3,8 +3,9 @@
 //! server's TrustDomain API (with its `trustDomainBundle` stored as the federated bundle),
 //! follows the resource's edits and goes away with it; a relationship no resource names is
 //! deleted (as spire-controller-manager does); an invalid resource changes nothing and gets a
-//! Warning event; and a `ClusterSPIFFEID` with `federatesWith` puts the trust domain in its
-//! entries' `federates_with`, which the server accepts.
+//! Warning event; and a `ClusterSPIFFEID` or `ClusterStaticEntry` with `federatesWith` puts
+//! the trust domain in its entries' `federates_with`, which the server accepts (a value that is
+//! not a trust domain does not render).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -203,6 +204,64 @@ async fn cluster_federated_trust_domain_is_the_servers_relationship() {
     })
     .await;
     assert_eq!(entry.federates_with, ["partner.org"]);
+
+    // A ClusterStaticEntry federating with partner.org: the same; one naming something that is
+    // not a trust domain does not render.
+    let static_entry = |name: &str, path: &str, federates: Value| {
+        json!({
+            "apiVersion": AV,
+            "kind": "ClusterStaticEntry",
+            "metadata": {"name": name},
+            "spec": {
+                "spiffeID": format!("spiffe://{TD}{path}"),
+                "parentID": format!("spiffe://{TD}/ns/spire/sa/spire-agent"),
+                "selectors": ["k8s:ns:batch"],
+                "federatesWith": federates
+            }
+        })
+    };
+    api.apply(static_entry(
+        "reporter",
+        "/reporter",
+        json!(["partner.org"]),
+    ))
+    .unwrap();
+    api.apply(static_entry(
+        "bad-federation",
+        "/bad",
+        json!(["Partner Org"]),
+    ))
+    .unwrap();
+    let entry = eventually(
+        "the federating static entry",
+        Duration::from_secs(10),
+        || async {
+            server
+                .list()
+                .await
+                .into_iter()
+                .find(|e| id_string(e.spiffe_id.as_ref()) == "spiffe://mycompany.com/reporter")
+        },
+    )
+    .await;
+    assert_eq!(entry.federates_with, ["partner.org"]);
+    let status = eventually(
+        "bad-federation's status",
+        Duration::from_secs(5),
+        || async {
+            api.get(AV, "ClusterStaticEntry", "", "bad-federation")
+                .and_then(|o| o.get("status").cloned())
+        },
+    )
+    .await;
+    assert_eq!(status["rendered"], false);
+    assert!(
+        !server
+            .list()
+            .await
+            .iter()
+            .any(|e| id_string(e.spiffe_id.as_ref()) == "spiffe://mycompany.com/bad")
+    );
     entries.stop().await;
 
     // Edited: the relationship follows (a new URL and endpoint SPIFFE ID).
