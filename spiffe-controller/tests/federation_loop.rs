@@ -2,8 +2,8 @@
 //! a `ClusterFederatedTrustDomain` becomes a federation relationship seen through the
 //! server's TrustDomain API (with its `trustDomainBundle` stored as the federated bundle),
 //! follows the resource's edits and goes away with it; a relationship no resource names is
-//! deleted (as spire-controller-manager does); an invalid resource changes nothing and gets a
-//! Warning event; and a `ClusterSPIFFEID` or `ClusterStaticEntry` with `federatesWith` puts
+//! deleted (as spire-controller-manager does); an invalid resource, a younger one naming a
+//! trust domain again, and one the server refuses change nothing and get a Warning event; and a `ClusterSPIFFEID` or `ClusterStaticEntry` with `federatesWith` puts
 //! the trust domain in its entries' `federates_with`, which the server accepts (a value that is
 //! not a trust domain does not render).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -189,6 +189,56 @@ async fn cluster_federated_trust_domain_is_the_servers_relationship() {
         note.contains("bundleEndpointProfile.endpointSPIFFEID is required"),
         "{note}"
     );
+
+    // A younger resource naming partner.org again is refused as a conflict; one naming the
+    // server's own trust domain is refused by the server. Neither changes the relationships.
+    api.apply(cftd(
+        "partner-again",
+        json!({
+            "trustDomain": "partner.org",
+            "bundleEndpointURL": "https://127.0.0.1:9/",
+            "bundleEndpointProfile": {"type": "https_web"}
+        }),
+    ))
+    .unwrap();
+    api.apply(cftd(
+        "ourselves",
+        json!({
+            "trustDomain": TD,
+            "bundleEndpointURL": "https://127.0.0.1:1/",
+            "bundleEndpointProfile": {"type": "https_web"}
+        }),
+    ))
+    .unwrap();
+    let event = eventually(
+        "TrustDomainConflict event",
+        Duration::from_secs(5),
+        || async { warning(&api, "TrustDomainConflict", "partner-again") },
+    )
+    .await;
+    assert!(
+        event["note"]
+            .as_str()
+            .unwrap()
+            .contains("partner names the same trust domain"),
+        "{event}"
+    );
+    let event = eventually(
+        "RelationshipFailed event",
+        Duration::from_secs(5),
+        || async { warning(&api, "RelationshipFailed", "ourselves") },
+    )
+    .await;
+    let note = event["note"].as_str().unwrap();
+    assert!(
+        note.contains("unable to create federation relationship for server trust domain"),
+        "{note}"
+    );
+    let rels = relationships(&server).await;
+    assert_eq!(rels.len(), 1);
+    assert_eq!(rels[0].bundle_endpoint_url, "https://127.0.0.1:1/");
+    api.delete(AV, KIND, "", "partner-again").unwrap();
+    api.delete(AV, KIND, "", "ourselves").unwrap();
 
     // A ClusterSPIFFEID federating with partner.org: its entry carries it, and the server
     // takes the entry.
