@@ -135,7 +135,7 @@ impl Caches {
 }
 
 /// Watches `api` into a cache; every change wakes `notify`.
-fn spawn_watch<K>(
+pub(crate) fn spawn_watch<K>(
     api: Api<K>,
     notify: Arc<Notify>,
     kind: &'static str,

@@ -1,7 +1,7 @@
 //! The custom resources, with SPIRE controller manager's group, version, kinds and field
 //! names, so its manifests apply unchanged: `ClusterSPIFFEID` (a template applied to selected
-//! pods) and `ClusterStaticEntry` (one literal entry). Both are cluster-scoped and have a
-//! status subresource.
+//! pods), `ClusterStaticEntry` (one literal entry) and `ClusterFederatedTrustDomain` (a
+//! federation relationship). All are cluster-scoped and have a status subresource.
 //!
 //! Extensions over SPIRE's CRDs: `namespaceSelector.matchNames` and
 //! `status.stats.entrySuccess`.
@@ -218,13 +218,87 @@ pub struct ClusterStaticEntryStatus {
     pub set: bool,
 }
 
+/// `ClusterFederatedTrustDomain`: a trust domain to federate with, as a federation
+/// relationship on the server (SPIRE's `spire.api.server.trustdomain.v1`).
+#[derive(CustomResource, Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "spire.spiffe.io",
+    version = "v1alpha1",
+    kind = "ClusterFederatedTrustDomain",
+    plural = "clusterfederatedtrustdomains",
+    singular = "clusterfederatedtrustdomain",
+    status = "ClusterFederatedTrustDomainStatus",
+    printcolumn = r#"{"name":"Trust Domain","type":"string","jsonPath":".spec.trustDomain"}"#,
+    printcolumn = r#"{"name":"Endpoint URL","type":"string","jsonPath":".spec.bundleEndpointURL"}"#,
+    doc = "ClusterFederatedTrustDomain: a federation relationship with another trust domain"
+)]
+pub struct ClusterFederatedTrustDomainSpec {
+    /// The trust domain to federate with (e.g. `partner.org`).
+    #[serde(rename = "trustDomain")]
+    pub trust_domain: String,
+    /// The `https` URL of its SPIFFE bundle endpoint (no user information).
+    #[serde(rename = "bundleEndpointURL")]
+    pub bundle_endpoint_url: String,
+    /// How the bundle endpoint is authenticated.
+    #[serde(rename = "bundleEndpointProfile")]
+    pub bundle_endpoint_profile: BundleEndpointProfile,
+    /// The trust domain's bundle as a SPIFFE bundle document (JSON), to start from; the
+    /// server then keeps it fresh from the endpoint.
+    #[serde(
+        default,
+        rename = "trustDomainBundle",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub trust_domain_bundle: Option<String>,
+    /// Which controller class acts on this object.
+    #[serde(default, rename = "className", skip_serializing_if = "Option::is_none")]
+    pub class_name: Option<String>,
+}
+
+/// The bundle endpoint profile of a `ClusterFederatedTrustDomain`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BundleEndpointProfile {
+    /// `https_spiffe` (the endpoint presents an SVID) or `https_web` (a Web PKI certificate).
+    #[serde(rename = "type")]
+    pub type_: BundleEndpointProfileType,
+    /// The SPIFFE ID the endpoint presents; required for `https_spiffe`, refused for
+    /// `https_web`.
+    #[serde(
+        default,
+        rename = "endpointSPIFFEID",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub endpoint_spiffe_id: Option<String>,
+}
+
+/// A bundle endpoint profile type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum BundleEndpointProfileType {
+    /// The endpoint is authenticated by its SPIFFE ID.
+    #[default]
+    #[serde(rename = "https_spiffe")]
+    HttpsSpiffe,
+    /// The endpoint is authenticated with Web PKI.
+    #[serde(rename = "https_web")]
+    HttpsWeb,
+}
+
+/// The status of a `ClusterFederatedTrustDomain` (empty, as in SPIRE's controller manager:
+/// invalid resources are reported by `Warning` events).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClusterFederatedTrustDomainStatus {}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// The two `CustomResourceDefinition`s.
+/// The three `CustomResourceDefinition`s.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![ClusterSPIFFEID::crd(), ClusterStaticEntry::crd()]
+    vec![
+        ClusterSPIFFEID::crd(),
+        ClusterStaticEntry::crd(),
+        ClusterFederatedTrustDomain::crd(),
+    ]
 }
 
 /// The definitions as a multi-document YAML stream (what `spiffe-controller crd` prints and

@@ -1,8 +1,8 @@
 //! The ClusterSPIFFEID controller as a library: Kubernetes resources in, registration entries
-//! out.
+//! and federation relationships out.
 //!
-//! - [`crd`]: the `ClusterSPIFFEID` and `ClusterStaticEntry` resources
-//!   (`spire.spiffe.io/v1alpha1`, cluster-scoped, SPIRE's field names) and their
+//! - [`crd`]: the `ClusterSPIFFEID`, `ClusterStaticEntry` and `ClusterFederatedTrustDomain`
+//!   resources (`spire.spiffe.io/v1alpha1`, cluster-scoped, SPIRE's field names) and their
 //!   `CustomResourceDefinition`s, generated from the Rust types.
 //! - [`template`]: the Go-template subset that renders `spiffeIDTemplate`,
 //!   `dnsNameTemplates` and `workloadSelectorTemplates`; [`data`]: what templates see.
@@ -14,6 +14,9 @@
 //! - [`registry`]: the server's entry API (SPIRE's `spire.api.server.entry.v1`), behind the
 //!   [`registry::EntryStore`] trait.
 //! - [`controller`]: the level-triggered loop: watches, reconcile, status and events.
+//! - [`federation`]: `ClusterFederatedTrustDomain` resources to federation relationships
+//!   (validation, plan, difference); [`federation_controller`]: their loop, writing through
+//!   the server's TrustDomain API ([`registry::RelationshipStore`]).
 //! - [`offline`]: reading Kubernetes YAML into a snapshot, for `render` without a cluster.
 #![forbid(unsafe_code)]
 
@@ -23,6 +26,8 @@ pub mod crd;
 pub mod data;
 pub mod diff;
 pub mod entry;
+pub mod federation;
+pub mod federation_controller;
 pub mod labels;
 pub mod offline;
 pub mod plan;
@@ -35,4 +40,5 @@ pub mod ttl;
 
 pub use config::ControllerConfig;
 pub use controller::{Controller, ControllerError, ReconcileReport};
-pub use crd::{ClusterSPIFFEID, ClusterStaticEntry};
+pub use crd::{ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterStaticEntry};
+pub use federation_controller::{FederationController, FederationReport};

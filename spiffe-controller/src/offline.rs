@@ -1,6 +1,7 @@
 //! Kubernetes YAML in, a [`ClusterSnapshot`] out: what `spiffe-controller render` reads.
 //! Multi-document YAML (and `kind: List`) of `ClusterSPIFFEID`, `ClusterStaticEntry`, `Pod`,
-//! `Namespace`, `Node`, `Service` and `EndpointSlice`; other kinds are skipped with a note.
+//! `Namespace`, `Node`, `Service` and `EndpointSlice`, and `ClusterFederatedTrustDomain`s
+//! beside the snapshot; other kinds are skipped with a note.
 //! What a hand-written manifest usually leaves out is filled in with visible placeholders (and
 //! a note for each): a namespace a pod names but no document defines, a pod's UID, an
 //! unscheduled pod's node, a node no document defines, and the `EndpointSlice` of a service
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::crd::ClusterFederatedTrustDomain;
 use crate::plan::ClusterSnapshot;
 use crate::services::SERVICE_NAME_LABEL;
 
@@ -57,6 +59,8 @@ pub enum OfflineError {
 pub struct OfflineInput {
     /// The objects.
     pub snapshot: ClusterSnapshot,
+    /// The `ClusterFederatedTrustDomain`s.
+    pub federated_trust_domains: Vec<Arc<ClusterFederatedTrustDomain>>,
     /// What was skipped or filled in.
     pub notes: Vec<String>,
 }
@@ -113,6 +117,10 @@ impl OfflineInput {
             "Namespace" => s.namespaces.push(decode(value, object)?),
             "ClusterSPIFFEID" => s.cluster_spiffe_ids.push(decode(value, object)?),
             "ClusterStaticEntry" => s.static_entries.push(decode(value, object)?),
+            "ClusterFederatedTrustDomain" => {
+                let r = decode(value, object)?;
+                self.federated_trust_domains.push(r);
+            }
             "Service" => s.services.push(decode(value, object)?),
             "EndpointSlice" => s.endpoint_slices.push(decode(value, object)?),
             other => self.notes.push(format!(

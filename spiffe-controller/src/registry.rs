@@ -1,5 +1,7 @@
 //! The server side: SPIRE's entry API (`spire.api.server.entry.v1.Entry`) over the admin
-//! socket, behind [`EntryStore`] so the reconcile loop can also run against memory (benchmarks).
+//! socket, behind [`EntryStore`] so the reconcile loop can also run against memory (benchmarks),
+//! and its TrustDomain API (`spire.api.server.trustdomain.v1.TrustDomain`) behind
+//! [`RelationshipStore`].
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -9,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use hyper_util::rt::TokioIo;
 use spiffe_proto::spire::api::server::entry::v1 as api;
 use spiffe_proto::spire::api::server::entry::v1::entry_client::EntryClient;
+use spiffe_proto::spire::api::server::trustdomain::v1 as td;
+use spiffe_proto::spire::api::server::trustdomain::v1::trust_domain_client::TrustDomainClient;
 use spiffe_proto::spire::api::types as pb;
 use thiserror::Error;
 use tonic::Code;
@@ -19,10 +23,10 @@ use tonic::transport::{Channel, Endpoint};
 #[non_exhaustive]
 pub enum RegistryError {
     /// The call failed.
-    #[error("entry API: {0}")]
+    #[error("server API: {0}")]
     Status(#[from] tonic::Status),
     /// The channel could not be set up.
-    #[error("entry API transport: {0}")]
+    #[error("server API transport: {0}")]
     Transport(#[from] tonic::transport::Error),
     /// A batch answer with fewer results than items.
     #[error("{op}: {got} results for {want} items")]
@@ -312,5 +316,139 @@ impl EntryStore for MemoryEntryStore {
                 })
                 .collect()
         })
+    }
+}
+
+/// Where federation relationships live (SPIRE's `spire.api.server.trustdomain.v1`).
+/// Implementations answer batches item by item, in order.
+pub trait RelationshipStore: Send {
+    /// Every relationship (its bundle left out).
+    fn list(
+        &mut self,
+    ) -> impl Future<Output = Result<Vec<pb::FederationRelationship>, RegistryError>> + Send;
+    /// Creates relationships.
+    fn create(
+        &mut self,
+        relationships: Vec<pb::FederationRelationship>,
+    ) -> impl Future<Output = Result<BatchOutcome, RegistryError>> + Send;
+    /// Replaces relationships by trust domain (every field, as spire-controller-manager does).
+    fn update(
+        &mut self,
+        relationships: Vec<pb::FederationRelationship>,
+    ) -> impl Future<Output = Result<BatchOutcome, RegistryError>> + Send;
+    /// Deletes relationships by trust domain name.
+    fn delete(
+        &mut self,
+        trust_domains: Vec<String>,
+    ) -> impl Future<Output = Result<BatchOutcome, RegistryError>> + Send;
+}
+
+/// The server's TrustDomain API over a gRPC channel.
+#[derive(Debug, Clone)]
+pub struct GrpcRelationshipStore {
+    client: TrustDomainClient<Channel>,
+    page_size: i32,
+}
+
+impl GrpcRelationshipStore {
+    /// Over `channel` (from [`admin_channel`], or a TLS channel with an admin SVID).
+    pub fn new(channel: Channel) -> Self {
+        GrpcRelationshipStore {
+            client: TrustDomainClient::new(channel),
+            page_size: 1000,
+        }
+    }
+}
+
+impl RelationshipStore for GrpcRelationshipStore {
+    async fn list(&mut self) -> Result<Vec<pb::FederationRelationship>, RegistryError> {
+        let mut out = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let resp = self
+                .client
+                .list_federation_relationships(td::ListFederationRelationshipsRequest {
+                    output_mask: Some(pb::FederationRelationshipMask {
+                        bundle_endpoint_url: true,
+                        bundle_endpoint_profile: true,
+                        trust_domain_bundle: false,
+                    }),
+                    page_size: self.page_size,
+                    page_token: page_token.clone(),
+                })
+                .await?
+                .into_inner();
+            out.extend(resp.federation_relationships);
+            if resp.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            page_token = resp.next_page_token;
+        }
+    }
+
+    async fn create(
+        &mut self,
+        relationships: Vec<pb::FederationRelationship>,
+    ) -> Result<BatchOutcome, RegistryError> {
+        let want = relationships.len();
+        let resp = self
+            .client
+            .batch_create_federation_relationship(td::BatchCreateFederationRelationshipRequest {
+                federation_relationships: relationships,
+                output_mask: Some(pb::FederationRelationshipMask::default()),
+            })
+            .await?
+            .into_inner();
+        check_len(
+            "BatchCreateFederationRelationship",
+            want,
+            resp.results
+                .iter()
+                .map(|r| item(r.status.as_ref()))
+                .collect(),
+        )
+    }
+
+    async fn update(
+        &mut self,
+        relationships: Vec<pb::FederationRelationship>,
+    ) -> Result<BatchOutcome, RegistryError> {
+        let want = relationships.len();
+        let resp = self
+            .client
+            .batch_update_federation_relationship(td::BatchUpdateFederationRelationshipRequest {
+                federation_relationships: relationships,
+                input_mask: None,
+                output_mask: Some(pb::FederationRelationshipMask::default()),
+            })
+            .await?
+            .into_inner();
+        check_len(
+            "BatchUpdateFederationRelationship",
+            want,
+            resp.results
+                .iter()
+                .map(|r| item(r.status.as_ref()))
+                .collect(),
+        )
+    }
+
+    async fn delete(&mut self, trust_domains: Vec<String>) -> Result<BatchOutcome, RegistryError> {
+        let want = trust_domains.len();
+        let resp = self
+            .client
+            .batch_delete_federation_relationship(td::BatchDeleteFederationRelationshipRequest {
+                trust_domains,
+            })
+            .await?
+            .into_inner();
+        check_len(
+            "BatchDeleteFederationRelationship",
+            want,
+            resp.results
+                .iter()
+                .map(|r| item(r.status.as_ref()))
+                .collect(),
+        )
     }
 }

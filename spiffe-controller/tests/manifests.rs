@@ -209,7 +209,7 @@ fn every_manifest_round_trips_through_its_kubernetes_type() {
     assert!(o.daemon_sets.contains_key("spire/spire-agent"));
     assert!(o.deployments.contains_key("spire/spiffe-controller"));
     assert!(o.services.contains_key("spire/spire-server"));
-    assert_eq!(o.crds.len(), 2);
+    assert_eq!(o.crds.len(), 3);
     assert!(
         o.cluster_spiffe_ids
             .contains_key("payment-service-identity")
@@ -229,6 +229,7 @@ fn checked_in_crds_are_the_generated_ones() {
     for name in [
         "clusterspiffeids.spire.spiffe.io",
         "clusterstaticentries.spire.spiffe.io",
+        "clusterfederatedtrustdomains.spire.spiffe.io",
     ] {
         let crd = &o.crds[name];
         assert_eq!(crd.spec.group, "spire.spiffe.io");
@@ -552,6 +553,12 @@ fn rbac_grants_what_each_component_needs() {
             &format!("{r}/status"),
             "patch"
         ));
+    }
+    for verb in ["get", "list", "watch"] {
+        assert!(
+            rule_allows(c, "spire.spiffe.io", "clusterfederatedtrustdomains", verb),
+            "{verb} clusterfederatedtrustdomains"
+        );
     }
     assert!(rule_allows(c, "events.k8s.io", "events", "create"));
     assert!(!rule_allows(c, "", "secrets", "get"));

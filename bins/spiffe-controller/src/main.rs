@@ -1,5 +1,6 @@
 //! `spiffe-controller`: turns ClusterSPIFFEID and ClusterStaticEntry resources into
-//! registration entries (`run`), shows the entries YAML would produce without a cluster
+//! registration entries and ClusterFederatedTrustDomain resources into federation
+//! relationships (`run`), shows the entries YAML would produce without a cluster
 //! (`render`), and prints its CRDs (`crd`). SPIRE-style single-dash flags (`-trustDomain`) are
 //! accepted next to `--long` forms.
 #![forbid(unsafe_code)]

@@ -182,3 +182,34 @@ fn bad_flags_are_one_line_errors() {
     let out = run(&["render", "-trustDomain", "mycompany.com"]);
     assert_eq!(out.status.code(), Some(2), "missing -clusterName and -f");
 }
+
+#[test]
+fn render_checks_cluster_federated_trust_domains() {
+    let file = fixtures().join("resources/federated-trust-domains.yaml");
+    let out = run(&[
+        "render",
+        "-trustDomain",
+        "mycompany.com",
+        "-clusterName",
+        "demo",
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "the refused one fails the run");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "note: ClusterFederatedTrustDomain/partner: federation relationship with partner.org \
+             at https://partner.example:8443 (https_spiffe, endpoint spiffe://partner.org/spire/server)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "error: ClusterFederatedTrustDomain/plain-http: invalid bundleEndpointURL value \
+             \"http://bundle.web.example/\": scheme must be https"
+        ),
+        "{stderr}"
+    );
+    assert!(text(&out.stdout).starts_with("Found 0 entries"));
+}

@@ -85,5 +85,12 @@ pub(crate) fn builtin() -> Vec<ResourceType> {
             "ClusterStaticEntry",
             false,
         ),
+        ResourceType::new(
+            "spire.spiffe.io",
+            "v1alpha1",
+            "clusterfederatedtrustdomains",
+            "ClusterFederatedTrustDomain",
+            false,
+        ),
     ]
 }

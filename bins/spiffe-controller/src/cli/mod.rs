@@ -19,7 +19,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 #[command(
     name = "spiffe-controller",
     version,
-    about = "Turns ClusterSPIFFEID and ClusterStaticEntry resources into registration entries",
+    about = "Turns ClusterSPIFFEID and ClusterStaticEntry resources into registration entries, and ClusterFederatedTrustDomain resources into federation relationships",
     args_override_self = true,
     propagate_version = true,
     subcommand_required = true,
@@ -37,7 +37,7 @@ enum Command {
     Run(run::RunArgs),
     /// Prints the entries that Kubernetes YAML would produce, without a cluster
     Render(render::RenderArgs),
-    /// Prints the CustomResourceDefinitions (ClusterSPIFFEID, ClusterStaticEntry)
+    /// Prints the CustomResourceDefinitions (ClusterSPIFFEID, ClusterStaticEntry, ClusterFederatedTrustDomain)
     Crd,
 }
 

@@ -2,7 +2,9 @@
 //! Namespace, Node, Service and EndpointSlice documents produce, without a cluster or a
 //! server. Text (SPIRE's `entry show` layout) or `-output json` (SPIRE's
 //! `{"entries": [...]}`, which `spiffe-server entry create -data` reads). Render failures go
-//! to stderr and make the exit code 1, so CI can gate on them.
+//! to stderr and make the exit code 1, so CI can gate on them. `ClusterFederatedTrustDomain`
+//! documents are checked with the controller's rules: each relationship they give is a note on
+//! stderr, each one refused an error (exit code 1); standard output keeps only entries.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -11,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::json;
+use spiffe_controller::federation::{EndpointProfile, Refusal, plan_federation};
 use spiffe_controller::offline::read_documents;
 use spiffe_controller::plan::{Declared, plan};
 
@@ -133,6 +136,33 @@ pub(crate) fn run(a: &RenderArgs) -> Result<ExitCode> {
     for f in &p.failures {
         let _ = writeln!(stderr, "error: {f}");
     }
+    let fed = plan_federation(&config, &input.federated_trust_domains);
+    for (td, d) in &fed.relationships {
+        let r = &d.relationship;
+        let profile = match &r.profile {
+            EndpointProfile::HttpsWeb => "https_web".to_owned(),
+            EndpointProfile::HttpsSpiffe(id) => format!("https_spiffe, endpoint {id}"),
+        };
+        let bundle = if r.bundle.is_some() {
+            ", with a bundle"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            stderr,
+            "note: ClusterFederatedTrustDomain/{}: federation relationship with {td} at {} ({profile}{bundle})",
+            d.by, r.bundle_endpoint_url
+        );
+    }
+    for (name, why) in &fed.refused {
+        let why = match why {
+            Refusal::Invalid(e) => e.to_string(),
+            Refusal::Conflict(first) => {
+                format!("the older ClusterFederatedTrustDomain {first} names the same trust domain")
+            }
+        };
+        let _ = writeln!(stderr, "error: ClusterFederatedTrustDomain/{name}: {why}");
+    }
     let mut entries: Vec<&Declared> = p.entries.values().collect();
     entries.sort_by(|x, y| {
         (x.entry.spiffe_id.as_str(), &x.entry.id).cmp(&(y.entry.spiffe_id.as_str(), &y.entry.id))
@@ -156,7 +186,7 @@ pub(crate) fn run(a: &RenderArgs) -> Result<ExitCode> {
     std::io::stdout()
         .write_all(out.as_bytes())
         .context("writing to standard output")?;
-    Ok(if p.failures.is_empty() {
+    Ok(if p.failures.is_empty() && fed.refused.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -1,5 +1,5 @@
 //! `run`: connect to Kubernetes (in-cluster, or KUBECONFIG) and to the server's admin
-//! socket, then reconcile until SIGTERM or SIGINT.
+//! socket, then reconcile entries and federation relationships until SIGTERM or SIGINT.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use spiffe_controller::Controller;
-use spiffe_controller::registry::{GrpcEntryStore, admin_channel};
+use spiffe_controller::registry::{GrpcEntryStore, GrpcRelationshipStore, admin_channel};
+use spiffe_controller::{Controller, FederationController};
 use tracing::info;
 
 use super::logging;
@@ -112,10 +112,35 @@ pub(crate) async fn run(a: RunArgs) -> Result<ExitCode> {
         cluster = %config.cluster_name,
         "starting"
     );
-    Controller::new(config, client, GrpcEntryStore::new(channel))
-        .run(shutdown_signal())
-        .await
-        .context("controller stopped")?;
+    // One signal stops both loops.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let federation = FederationController::new(
+        config.clone(),
+        client.clone(),
+        GrpcRelationshipStore::new(channel.clone()),
+    );
+    let entries = Controller::new(config, client, GrpcEntryStore::new(channel));
+    tokio::try_join!(
+        async {
+            entries
+                .run(stopped(stop_rx.clone()))
+                .await
+                .context("entry controller stopped")
+        },
+        async {
+            federation
+                .run(stopped(stop_rx.clone()))
+                .await
+                .context("federation controller stopped")
+        },
+    )?;
     info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
