@@ -5,7 +5,7 @@
 //!
 //! Run: `./scripts/quickstart` (it builds everything, then runs this).
 //!
-//! `./scripts/quickstart federation` runs the federation variant instead ([`federation`]): two
+//! `./scripts/quickstart federation` runs the federation variant instead (module `federation`): two
 //! trust domains on this machine, `mycompany.com` and `partner.org`, each with its server and
 //! agent, payment-service calling partner.org's user-service over mTLS across them.
 
