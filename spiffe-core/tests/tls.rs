@@ -206,3 +206,120 @@ fn a_peer_without_a_certificate_is_refused() {
     let err = handle.join().unwrap().remove(0).unwrap_err();
     assert!(err.to_lowercase().contains("certificate"), "{err}");
 }
+
+const PARTNER: &str = "spiffe://partner.org/ns/prod/sa/user-service";
+const PARTNER_OTHER: &str = "spiffe://partner.org/ns/prod/sa/reporting";
+
+/// Bundles of several trust domains in one set, as a workload federating with them holds.
+fn federated_set(cas: &[&Ca]) -> Arc<BundleSet> {
+    Arc::new(
+        cas.iter()
+            .map(|ca| {
+                Bundle::from_parts(ca.bundle(), JwtBundle::new(ca.trust_domain.clone())).unwrap()
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn a_federated_peer_is_admitted_both_ways_when_the_authorizer_names_it() {
+    let ours = Ca::root("example.org");
+    let partner = Ca::root("partner.org");
+    // Each side holds its own bundle and the other's (as the Workload API delivers them).
+    let set = federated_set(&[&ours, &partner]);
+    let server = mtls(
+        partner.svid(PARTNER),
+        set.clone(),
+        authorize::id(id(PAYMENT)),
+    );
+    let client = mtls(ours.svid(PAYMENT), set, authorize::id(id(PARTNER)));
+    let (port, handle) = serve(server.server_config().unwrap(), 1);
+    let (answer, leaf, _) = call(Arc::new(client.client_config().unwrap()), port).unwrap();
+    assert_eq!(answer, format!("hello {PAYMENT}"));
+    assert_eq!(
+        peer_spiffe_id(Some(&[leaf.into()])).unwrap().to_string(),
+        PARTNER
+    );
+    assert_eq!(handle.join().unwrap(), [Ok(PAYMENT.to_owned())]);
+}
+
+#[test]
+fn a_federated_peer_the_authorizer_does_not_name_is_refused_both_ways() {
+    let ours = Ca::root("example.org");
+    let partner = Ca::root("partner.org");
+    let set = federated_set(&[&ours, &partner]);
+
+    // Server side: partner.org's reporting service verifies (its bundle is held) but is not the
+    // ID admitted.
+    let server = mtls(ours.svid(USER), set.clone(), authorize::id(id(PAYMENT)));
+    let other = mtls(partner.svid(PARTNER_OTHER), set.clone(), authorize::any());
+    let (port, handle) = serve(server.server_config().unwrap(), 1);
+    assert!(call(Arc::new(other.client_config().unwrap()), port).is_err());
+    let err = handle.join().unwrap().remove(0).unwrap_err();
+    assert!(
+        err.contains(PARTNER_OTHER) && err.contains(&format!("expected {PAYMENT}")),
+        "{err}"
+    );
+
+    // Client side: a partner.org server with another ID than the one expected.
+    let impostor = mtls(partner.svid(PARTNER_OTHER), set.clone(), authorize::any());
+    let client = mtls(ours.svid(PAYMENT), set, authorize::id(id(PARTNER)));
+    let (port, handle) = serve(impostor.server_config().unwrap(), 1);
+    let err = call(Arc::new(client.client_config().unwrap()), port).unwrap_err();
+    assert!(
+        err.contains(PARTNER_OTHER) && err.contains(&format!("expected {PARTNER}")),
+        "{err}"
+    );
+    assert!(handle.join().unwrap()[0].is_err());
+}
+
+#[test]
+fn a_peer_of_a_trust_domain_without_a_bundle_is_refused_even_if_authorized() {
+    let ours = Ca::root("example.org");
+    let partner = Ca::root("partner.org");
+    // Only our own bundle: partner.org is not federated with, whatever the authorizer says.
+    let own_only = federated_set(&[&ours]);
+    let server = mtls(
+        ours.svid(USER),
+        own_only.clone(),
+        authorize::id(id(PARTNER)),
+    );
+    let both = federated_set(&[&ours, &partner]);
+    let client = mtls(partner.svid(PARTNER), both.clone(), authorize::any());
+    let (port, handle) = serve(server.server_config().unwrap(), 1);
+    assert!(call(Arc::new(client.client_config().unwrap()), port).is_err());
+    let err = handle.join().unwrap().remove(0).unwrap_err();
+    assert!(
+        err.contains(PARTNER) && err.contains("partner.org"),
+        "{err}"
+    );
+
+    // The same from the client's side: a partner.org server is refused without its bundle.
+    let partner_server = mtls(partner.svid(PARTNER), both, authorize::any());
+    let client = mtls(ours.svid(PAYMENT), own_only, authorize::id(id(PARTNER)));
+    let (port, handle) = serve(partner_server.server_config().unwrap(), 1);
+    let err = call(Arc::new(client.client_config().unwrap()), port).unwrap_err();
+    assert!(err.contains(PARTNER), "{err}");
+    assert!(handle.join().unwrap()[0].is_err());
+}
+
+#[test]
+fn a_federated_chain_signed_by_another_federated_root_is_refused() {
+    let ours = Ca::root("example.org");
+    let partner = Ca::root("partner.org");
+    let third = Ca::root("third.org");
+    // All three are trusted; a partner.org leaf signed by third.org's CA verifies against
+    // partner.org's bundle only, and fails there.
+    let set = federated_set(&[&ours, &partner, &third]);
+    let server = mtls(ours.svid(USER), set.clone(), authorize::id(id(PARTNER)));
+    let (chain, key) = third.issue(&leaf_params(PARTNER));
+    let forged = X509Svid::new(chain, common::private_key(&key)).unwrap();
+    let client = mtls(forged, set, authorize::any());
+    let (port, handle) = serve(server.server_config().unwrap(), 1);
+    assert!(call(Arc::new(client.client_config().unwrap()), port).is_err());
+    let err = handle.join().unwrap().remove(0).unwrap_err();
+    assert!(
+        err.contains(PARTNER) && err.contains("bundle of partner.org"),
+        "{err}"
+    );
+}

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::server::{TD, TestServer};
+use futures::StreamExt;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
@@ -455,6 +456,57 @@ async fn two_servers_federate_over_https_spiffe_and_follow_rotation() {
         b.x509_authorities.iter().map(|c| c.asn1.clone()).collect()
     };
     workload_sees(asn1(&fetched), "the workload gets partner.org's bundle").await;
+    // Open streams of each kind: partner.org's bundle is in their first message (the JWT
+    // authorities in FetchJWTBundles, the X.509 ones in FetchX509Bundles and FetchX509SVID).
+    let mut x509_bundles = workload.stream_x509_bundles().await.unwrap();
+    let mut contexts = workload.stream_x509_contexts().await.unwrap();
+    let mut jwt_bundles = workload.stream_jwt_bundles().await.unwrap();
+    let next = |what: &'static str| {
+        move |item: Option<Result<spiffe_core::BundleSet, spiffe_workload::client::ClientError>>| {
+            item.unwrap_or_else(|| panic!("{what} ended"))
+                .unwrap_or_else(|e| panic!("{what}: {e}"))
+        }
+    };
+    let soon = Duration::from_secs(10);
+    let partner_x509 = |set: &spiffe_core::BundleSet| -> Option<Vec<Vec<u8>>> {
+        set.get("partner.org")
+            .map(|b| b.x509().authorities().iter().map(|c| c.to_vec()).collect())
+    };
+    let first = next("FetchX509Bundles")(
+        tokio::time::timeout(soon, x509_bundles.next())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(partner_x509(&first), Some(asn1(&fetched)));
+    assert!(first.get(TD).is_some());
+    let context = tokio::time::timeout(soon, contexts.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(partner_x509(&context.bundles), Some(asn1(&fetched)));
+    let jwt = next("FetchJWTBundles")(
+        tokio::time::timeout(soon, jwt_bundles.next())
+            .await
+            .unwrap(),
+    );
+    let mut partner_jwt: Vec<String> = jwt
+        .get("partner.org")
+        .expect("partner.org's JWT bundle in FetchJWTBundles")
+        .jwt()
+        .authorities()
+        .map(|(kid, _)| kid.to_owned())
+        .collect();
+    let mut want_jwt: Vec<String> = fetched
+        .jwt_authorities
+        .iter()
+        .map(|k| k.key_id.clone())
+        .collect();
+    partner_jwt.sort();
+    want_jwt.sort();
+    assert!(!want_jwt.is_empty());
+    assert_eq!(partner_jwt, want_jwt);
+    assert!(jwt.get(TD).is_some());
 
     // partner.org prepares a new CA: its bundle grows and is fetched.
     partner.server.state.ca.prepare_x509().unwrap();
@@ -475,6 +527,33 @@ async fn two_servers_federate_over_https_spiffe_and_follow_rotation() {
         "the workload gets partner.org's rotated bundle",
     )
     .await;
+    // The streams opened before the rotation got it pushed, without asking again.
+    let pushed = tokio::time::timeout(soon, async {
+        loop {
+            let set = next("FetchX509Bundles")(x509_bundles.next().await);
+            if partner_x509(&set) == Some(asn1(&grown)) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        pushed.is_ok(),
+        "FetchX509Bundles never pushed the rotated bundle"
+    );
+    let pushed = tokio::time::timeout(soon, async {
+        loop {
+            let context = contexts.next().await.unwrap().unwrap();
+            if partner_x509(&context.bundles) == Some(asn1(&grown)) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        pushed.is_ok(),
+        "FetchX509SVID never pushed the rotated bundle"
+    );
     agent.stop().await;
     ours.server.stop().await;
     partner.server.stop().await;

@@ -1,6 +1,9 @@
 //! payment-service: calls user-service over SPIFFE mTLS with its own SVID, checking that the
 //! server is `--expect`. With `--repeat N` it calls every `--interval` seconds and shows the
-//! SVIDs on both sides, so rotation can be watched.
+//! SVIDs on both sides, so rotation can be watched. `--new-connection-per-call` makes every call
+//! a fresh TLS handshake (so each is verified against the bundles held at that moment), and
+//! `--show-bundles` prints how many CAs of each trust domain the workload trusts at each call
+//! (its own and the federated ones the agent delivers).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +32,12 @@ struct Args {
     /// Seconds between calls.
     #[arg(long, default_value_t = 1.0)]
     interval: f64,
+    /// A new connection (and TLS handshake) for every call instead of reusing one.
+    #[arg(long)]
+    new_connection_per_call: bool,
+    /// Prints, with each call, the number of CAs trusted per trust domain.
+    #[arg(long)]
+    show_bundles: bool,
 }
 
 #[tokio::main]
@@ -40,8 +49,11 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("getting an SVID from the agent")?;
     let tls = source.mtls_config(Arc::new(authorize::id(expect)));
-    let client: Client<MtlsConnector, Empty<Bytes>> =
-        Client::builder(TokioExecutor::new()).build(MtlsConnector::new(&tls)?);
+    let mut builder = Client::builder(TokioExecutor::new());
+    if args.new_connection_per_call {
+        builder.pool_max_idle_per_host(0);
+    }
+    let client: Client<MtlsConnector, Empty<Bytes>> = builder.build(MtlsConnector::new(&tls)?);
     let mut failures = 0;
     for i in 0..args.repeat {
         if i > 0 {
@@ -49,6 +61,11 @@ async fn main() -> anyhow::Result<()> {
         }
         let svid = source.svid()?;
         let me = svid.spiffe_id();
+        let trusted = if args.show_bundles {
+            trusted(&source)
+        } else {
+            String::new()
+        };
         let outcome = async {
             let resp = client.get(args.url.parse()?).await?;
             let server = resp
@@ -63,14 +80,14 @@ async fn main() -> anyhow::Result<()> {
         .await;
         match outcome {
             Ok((status, server, body)) => println!(
-                "call {}: {me} (SVID serial {}, expires {}) -> {server}: {status} {body}",
+                "call {}: {me} (SVID serial {}, expires {}){trusted} -> {server}: {status} {body}",
                 i + 1,
                 serial(&svid),
                 unix(svid.expires_at_unix()),
             ),
             Err(e) => {
                 failures += 1;
-                println!("call {}: {me} -> refused: {}", i + 1, chain(&*e));
+                println!("call {}: {me}{trusted} -> refused: {}", i + 1, chain(&*e));
             }
         }
     }
@@ -78,6 +95,23 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// ` [trusting mycompany.com: 1 CA, partner.org: 2 CAs]`: the X.509 bundles held now.
+fn trusted(source: &X509Source) -> String {
+    let list: Vec<String> = source
+        .bundles()
+        .iter()
+        .map(|b| {
+            let n = b.x509().authorities().len();
+            format!(
+                "{}: {n} CA{}",
+                b.trust_domain(),
+                if n == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    format!(" [trusting {}]", list.join(", "))
 }
 
 fn serial(svid: &spiffe_core::X509Svid) -> String {

@@ -4,6 +4,10 @@
 //! step says what it shows. Exits 0 when every step behaved as it should.
 //!
 //! Run: `./scripts/quickstart` (it builds everything, then runs this).
+//!
+//! `./scripts/quickstart federation` runs the federation variant instead (module `federation`): two
+//! trust domains on this machine, `mycompany.com` and `partner.org`, each with its server and
+//! agent, payment-service calling partner.org's user-service over mTLS across them.
 
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -13,6 +17,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+mod federation;
 
 const TD: &str = "mycompany.com";
 const AGENT_ALIAS: &str = "spiffe://mycompany.com/ns/spire/sa/spire-agent";
@@ -178,21 +184,46 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
-    let keep = std::env::args().any(|a| a == "--keep");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let keep = args.iter().any(|a| a == "--keep");
+    let federated = match args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map(String::as_str)
+    {
+        None => false,
+        Some("federation") => true,
+        Some(other) => {
+            bail!("unknown variant {other:?}; usage: ./scripts/quickstart [federation] [--keep]")
+        }
+    };
     let dir = tempfile_dir()?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
     let mode = if nix_is_root() { Mode::Uid } else { Mode::Path };
-    println!(
-        "Quickstart of spiffe-rs: trust domain {TD}, working directory {}",
-        dir.display()
-    );
+    if federated {
+        println!(
+            "Quickstart of spiffe-rs, federation: trust domains {} and {}, working directory {}",
+            federation::OURS,
+            federation::PARTNER,
+            dir.display()
+        );
+    } else {
+        println!(
+            "Quickstart of spiffe-rs: trust domain {TD}, working directory {}",
+            dir.display()
+        );
+    }
     if mode == Mode::Path {
         println!(
             "(not running as root: workloads are told apart by their binary path, unix:path, instead of their uid)"
         );
     }
     let mut procs = Procs(Vec::new());
-    let result = quickstart(&dir, &bin, mode, &mut procs);
+    let result = if federated {
+        federation::scenario(&dir, &bin, mode, &mut procs)
+    } else {
+        quickstart(&dir, &bin, mode, &mut procs)
+    };
     drop(procs);
     match &result {
         Ok(()) => println!(
