@@ -35,6 +35,29 @@ pub enum ParseError {
         /// `break` or `continue`.
         keyword: &'static str,
     },
+    /// A string or character literal Go refuses (a newline or an unknown escape in it, an
+    /// escape of no character).
+    #[error("template: bad literal: {reason}")]
+    BadLiteral {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A string literal whose bytes are not UTF-8 (`"\xff"`): Go takes it, but what it prints
+    /// would not be text.
+    #[error("template: string literal is not UTF-8")]
+    NotUtf8Literal,
+    /// A name (function, field, variable, `.`, `true`, `nil`) followed by a character that
+    /// cannot end it (`{{ index$x }}`: Go wants white space, `.`, `,`, `|`, `:`, `(`, `)` or
+    /// the end of the action), or two operands without white space between them
+    /// (`{{ print .A"x" }}`, `{{ len(.A) }}`).
+    #[error("template: unexpected character at offset {offset}")]
+    BadCharacter {
+        /// The byte offset of the character.
+        offset: usize,
+    },
+    /// Actions nested more than 100 deep (`gotmpl`'s limit; Go has none).
+    #[error("template: nested more than 100 levels deep")]
+    TooDeep,
     /// An `if`, `range`, `with`, `define` or `block` left open at the end of the template, or
     /// an `{{end}}` or `{{else}}` that closes nothing.
     #[error("template: unexpected EOF, or {{{{end}}}} or {{{{else}}}} outside a block")]
@@ -156,8 +179,15 @@ pub enum ExecError {
         /// The type.
         type_name: String,
     },
+    /// Templates, `if`, `with` and `range` nested more than 200 deep when executed
+    /// (`gotmpl`'s limit; Go's is 100,000 template calls).
+    #[error("execution nested more than 200 levels deep")]
+    DepthLimit,
+    /// `range` ran 10,000,000 iterations in all (`gotmpl`'s limit; Go has none).
+    #[error("range ran out of its 10,000,000 iterations")]
+    RangeLimit,
     /// The engine (`gotmpl`) refused: an undefined template, a function value misused, a
-    /// `printf` format that is not a string, the nesting or iteration limits, ...
+    /// `printf` format that is not a string, `nil` as a command, ...
     #[error("{message}")]
     Engine {
         /// What it said.
@@ -181,6 +211,11 @@ impl ParseError {
     /// `gotmpl`'s parse error, typed.
     pub(super) fn from_engine(e: gotmpl::TemplateError) -> Self {
         match e {
+            gotmpl::TemplateError::Parse { message, .. }
+                if message.starts_with("template nesting depth exceeded") =>
+            {
+                ParseError::TooDeep
+            }
             gotmpl::TemplateError::Parse {
                 line, col, message, ..
             }
@@ -214,6 +249,8 @@ impl ExecError {
                 got,
             },
             gotmpl::TemplateError::NotIterable(type_name) => ExecError::NotIterable { type_name },
+            gotmpl::TemplateError::RecursionLimit => ExecError::DepthLimit,
+            gotmpl::TemplateError::RangeIterLimit => ExecError::RangeLimit,
             other => ExecError::Engine {
                 message: other.to_string(),
             },

@@ -30,17 +30,19 @@
 //!
 //! - `gotmpl`'s own differences, out of this module's reach (its lexer and `printf`): `printf`
 //!   verbs other than `%v` on maps and slices, widths on them, `%q` of a rune, `%T`, `%#v`, a
-//!   lone `%`, `%v` of a float; a comment not right after `{{` and an unknown string escape are
-//!   accepted, complex numbers and the smallest `int64` literal refused, as is an empty last
-//!   pipeline stage. The test lists each (`GOTMPL_BUGS`). Parse errors are worded by `gotmpl`.
+//!   lone `%`, `%v` of a float; a comment not right after `{{` is accepted, complex numbers and
+//!   the smallest `int64` literal refused, as is an empty last pipeline stage. The test lists
+//!   each (`GOTMPL_BUGS`). Parse errors are worded by `gotmpl`. (Its string and character
+//!   literals are read again here as Go reads them: `literal.rs`.)
 //! - By design: a whole struct prints as Go's `%v` of a plain struct (`{a b}`) where SCM's
 //!   Kubernetes types print through their generated `String` methods or with pointer
 //!   addresses; `print` and `printf` of a pointer print its value (Go prints the address);
 //!   `printf` names our kinds in `%!d(string=...)` where Go names the field's type
 //!   (`v1.RestartPolicy`, `int64`); methods of the Kubernetes types (`.PodMeta.GetName`,
 //!   `.CreationTimestamp.Unix`) do not exist here; `slice` of a string must not cut a UTF-8
-//!   character (the output is text), and `slice` of a slice stops at its length (Go's capacity
-//!   depends on how the pod was decoded).
+//!   character and a string literal must be UTF-8 (`"\xff"` is refused: the output is text),
+//!   and `slice` of a slice stops at its length (Go's capacity depends on how the pod was
+//!   decoded).
 //! - Limits: templates nest at most 100 levels deep, execution 200 levels, and `range` runs at
 //!   most 10,000,000 iterations in all (`gotmpl`'s; Go has none but memory).
 //!
@@ -49,12 +51,13 @@
 mod check;
 mod error;
 mod funcs;
+mod literal;
 mod rewrite;
 mod value;
 
 use std::fmt;
 
-use gotmpl::parse::{ListNode, Node, Pos};
+use gotmpl::parse::{Node, Parser};
 
 pub use error::{ExecError, ParseError, TemplateError};
 pub use value::{Data, Struct, Value};
@@ -101,12 +104,17 @@ impl Template {
             .parse(source)
             .map_err(ParseError::from_engine)?;
         check_structure(source)?;
-        let empty = ListNode {
-            pos: Pos::new(0, 1),
-            nodes: Vec::new(),
+        let root = match parsed.lookup(name) {
+            Some(tree) => tree.clone(),
+            // A root with no action (white space, comments, defines) is not kept by name, but
+            // is printed as it is: take it from the parser.
+            None => Parser::new(source, "{{", "}}")
+                .and_then(Parser::parse)
+                .map(|(tree, _)| tree)
+                .map_err(ParseError::from_engine)?,
         };
         let mut program = funcs::install(gotmpl::Template::new(name));
-        let mut trees = vec![(name, parsed.lookup(name).unwrap_or(&empty))];
+        let mut trees = vec![(name, &root)];
         trees.extend(
             parsed
                 .templates()
@@ -116,7 +124,7 @@ impl Template {
         );
         for (n, body) in trees {
             let mut tree = body.clone();
-            check::tree(&mut tree)?;
+            check::tree(&mut tree, source)?;
             rewrite::list(&mut tree);
             program = program.add_parse_tree(n, tree);
         }

@@ -78,6 +78,8 @@ fn fields_print_as_go_prints_them() {
     let cases = [
         ("plain text", "plain text"),
         ("", ""),
+        ("\t\t", "\t\t"),
+        (" {{/* c */}} {{ define \"x\" }}y{{ end }} ", "   "),
         ("{{ .Name }}", "pod-1"),
         ("a/{{ .Name }}/b", "a/pod-1/b"),
         ("{{ .Inner.A }}{{ .Inner.B }}", "ab"),
@@ -275,6 +277,23 @@ fn parse_errors_are_typed() {
             "{unbalanced:?}"
         );
     }
+    for bad in [
+        "{{ index$.Labels \"app\" }}",
+        "{{ .Name$ }}",
+        "{{ true! }}",
+        "{{ .$ }}",
+    ] {
+        assert!(
+            matches!(
+                parse_err(bad),
+                ParseError::BadCharacter { .. } | ParseError::Syntax { .. }
+            ),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(ok("{{ .Name}}{{(len .Name)}}{{ $.Name|len }}"), "pod-155");
+    let deep = format!("{{{{ {}1{} }}}}", "(".repeat(101), ")".repeat(101));
+    assert_eq!(parse_err(&deep), ParseError::TooDeep);
     // The probe does not collide with a define named like the template.
     assert_eq!(
         Template::parse_named("t", "{{ define \"t\" }}replaced{{ end }}")
@@ -331,10 +350,51 @@ fn exec_errors_are_typed() {
         ExecError::SplitsCharacter { low: 0, high: 1 }
     ));
     assert!(matches!(exec_err("{{ nil }}"), ExecError::Engine { .. }));
+    assert_eq!(
+        exec_err("{{ define \"a\" }}{{ template \"a\" }}{{ end }}{{ template \"a\" }}"),
+        ExecError::DepthLimit
+    );
     assert!(matches!(
         exec_err("{{ template \"nope\" }}"),
         ExecError::Engine { .. }
     ));
+}
+
+#[test]
+fn literals_read_as_go_reads_them() {
+    let cases = [
+        ("{{ \"\\xc3\\xa9\" }}", "é"),
+        ("{{ \"\\u00e9\\U0001F600\\101\\x41\\t\\\"\" }}", "é😀AA\t\""),
+        ("{{ `raw\\n` }}", "raw\\n"),
+        (
+            "{{ 'a' }} {{ '\\x41' }} {{ '\\377' }} {{ '\\'' }} {{ 'é' }}",
+            "97 65 255 39 233",
+        ),
+    ];
+    for (src, want) in cases {
+        assert_eq!(ok(src), want, "{src:?}");
+    }
+    for bad in [
+        "{{ \"a\\qb\" }}",
+        "{{ \"\\'\" }}",
+        "{{ \"\\ud800\" }}",
+        "{{ \"\\400\" }}",
+        "{{ \"\\xff\" }}",
+        "{{ \"\\x4\" }}",
+        "{{ \"a\nb\" }}",
+        "{{ 'ab' }}",
+        "{{ '\\\"' }}",
+    ] {
+        assert!(
+            matches!(
+                parse_err(bad),
+                ParseError::BadLiteral { .. }
+                    | ParseError::Syntax { .. }
+                    | ParseError::NotUtf8Literal
+            ),
+            "{bad:?}"
+        );
+    }
 }
 
 #[test]
