@@ -10,6 +10,8 @@
 //	spiffe-interop https-get <url> <id>        GET over spiffetls mTLS, the server authorized by ID
 //	spiffe-interop https-serve <addr> <id>     serve HTTPS over mTLS, admitting only <id>
 //	spiffe-interop conform                     answer parse questions on stdin (conform.go)
+//	spiffe-interop template                    render controller templates as SCM does (template.go)
+//	spiffe-interop template-schema             print the Go types of the template data as Rust
 package main
 
 import (
@@ -41,7 +43,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: spiffe-interop x509|watch|jwt|validate|https-get|https-serve|conform ...")
+		return errors.New("usage: spiffe-interop x509|watch|jwt|validate|https-get|https-serve|conform|template|template-schema ...")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout())
 	defer cancel()
@@ -64,6 +66,10 @@ func run(args []string) error {
 		return httpsServe(args[1], args[2])
 	case args[0] == "conform" && len(args) == 1:
 		return conform()
+	case args[0] == "template" && len(args) == 1:
+		return renderTemplates()
+	case args[0] == "template-schema" && len(args) == 1:
+		return printTemplateSchema()
 	}
 	return fmt.Errorf("unknown command or arguments: %q", args)
 }

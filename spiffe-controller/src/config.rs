@@ -109,7 +109,10 @@ impl ControllerConfig {
             cluster_name: cluster_name.to_owned(),
             cluster_domain: "cluster.local".into(),
             entry_id_prefix: DEFAULT_ENTRY_ID_PREFIX.into(),
-            parent_id_template: Template::parse(DEFAULT_PARENT_ID_TEMPLATE)?,
+            parent_id_template: Template::parse_named(
+                "defaultParentIDTemplate",
+                DEFAULT_PARENT_ID_TEMPLATE,
+            )?,
             ignored_namespaces: IgnoredNamespaces::new(DEFAULT_IGNORED_NAMESPACES)?,
             class_name: None,
             watch_classless: false,

@@ -204,23 +204,34 @@ impl ParsedSpec {
         if spec.spiffe_id_template.trim().is_empty() {
             return Err(SpecError::EmptyTemplate);
         }
-        let template = |field: String, src: &str| {
-            Template::parse(src).map_err(|source| SpecError::Template { field, source })
+        // Named as SCM names them (`{{ template "spiffeIDTemplate" }}` is the template itself).
+        let template = |name: &str, field: String, src: &str| {
+            Template::parse_named(name, src).map_err(|source| SpecError::Template { field, source })
         };
         let (namespaces, pods) = parse_selectors(spec)?;
         Ok(ParsedSpec {
-            spiffe_id: template("spiffeIDTemplate".into(), &spec.spiffe_id_template)?,
+            spiffe_id: template(
+                "spiffeIDTemplate",
+                "spiffeIDTemplate".into(),
+                &spec.spiffe_id_template,
+            )?,
             dns_names: spec
                 .dns_name_templates
                 .iter()
                 .enumerate()
-                .map(|(i, t)| template(format!("dnsNameTemplates[{i}]"), t))
+                .map(|(i, t)| template("dnsNameTemplate", format!("dnsNameTemplates[{i}]"), t))
                 .collect::<Result<_, _>>()?,
             workload_selectors: spec
                 .workload_selector_templates
                 .iter()
                 .enumerate()
-                .map(|(i, t)| template(format!("workloadSelectorTemplates[{i}]"), t))
+                .map(|(i, t)| {
+                    template(
+                        "workloadSelectorTemplate",
+                        format!("workloadSelectorTemplates[{i}]"),
+                        t,
+                    )
+                })
                 .collect::<Result<_, _>>()?,
             namespaces,
             pods,

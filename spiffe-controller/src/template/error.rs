@@ -2,116 +2,73 @@
 
 use thiserror::Error;
 
-/// What is wrong in a template's text; the offset is a byte offset into the template.
+/// What is wrong in a template's text.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum ParseError {
-    /// `{{` without a matching `}}`.
-    #[error("unclosed action starting at offset {offset}")]
-    UnclosedAction {
-        /// Where the action starts.
-        offset: usize,
+    /// Not Go template syntax (unclosed action, unexpected token, bad literal, ...), as
+    /// `gotmpl`'s parser words it; `line` and `column` are 1-based.
+    #[error("template: {line}:{column}: {message}")]
+    Syntax {
+        /// The line.
+        line: usize,
+        /// The column.
+        column: usize,
+        /// What is wrong.
+        message: String,
     },
-    /// `{{/*` without `*/}}`.
-    #[error("unclosed comment starting at offset {offset}")]
-    UnclosedComment {
-        /// Where the comment starts.
-        offset: usize,
-    },
-    /// A comment followed by something other than the end of the action.
-    #[error("comment at offset {offset} must be the whole action")]
-    CommentNotAlone {
-        /// Where the comment starts.
-        offset: usize,
-    },
-    /// A string literal without its closing quote.
-    #[error("unterminated string literal at offset {offset}")]
-    UnterminatedString {
-        /// Where the literal starts.
-        offset: usize,
-    },
-    /// A backslash escape Go does not know.
-    #[error("invalid escape {escape:?} in string literal at offset {offset}")]
-    BadEscape {
-        /// Where the escape starts.
-        offset: usize,
-        /// The escape as written.
-        escape: String,
-    },
-    /// A character that starts no token.
-    #[error("unexpected {found:?} in action at offset {offset}")]
-    UnexpectedChar {
-        /// Where.
-        offset: usize,
-        /// The character.
-        found: char,
-    },
-    /// A token where it cannot stand.
-    #[error("unexpected {found} in action at offset {offset}")]
-    UnexpectedToken {
-        /// Where.
-        offset: usize,
-        /// The token, as written.
-        found: String,
-    },
-    /// `{{ }}` or `{{ a | }}`: a pipeline stage with nothing in it.
-    #[error("missing value in action at offset {offset}")]
-    EmptyCommand {
-        /// Where the action or stage starts.
-        offset: usize,
-    },
-    /// `(` without `)` or `)` without `(`.
-    #[error("unbalanced parenthesis in action at offset {offset}")]
-    UnbalancedParen {
-        /// Where.
-        offset: usize,
-    },
-    /// A function this renderer does not define.
-    #[error("function {name:?} not defined (at offset {offset})")]
-    UnknownFunction {
-        /// Where.
-        offset: usize,
+    /// A function Go's `text/template` does not define (only its builtins are available).
+    #[error("template: function {name:?} not defined")]
+    UndefinedFunction {
         /// The name.
         name: String,
     },
-    /// Control structures and variables (`if`, `range`, `with`, `$x :=`, ...) are outside the
-    /// subset this renderer implements.
-    #[error("{what} is not supported in these templates (at offset {offset})")]
-    Unsupported {
-        /// Where.
-        offset: usize,
-        /// The construct.
-        what: String,
+    /// A variable used where no variable of that name is declared.
+    #[error("template: undefined variable {name:?}")]
+    UndefinedVariable {
+        /// The name, with its `$`.
+        name: String,
     },
-    /// Arguments after a value that is not a function (`{{ .A "x" }}`).
-    #[error("can't give argument to non-function at offset {offset}")]
-    ArgumentToNonFunction {
-        /// Where.
+    /// `{{break}}` or `{{continue}}` outside the body of a `{{range}}`.
+    #[error("template: {{{{{keyword}}}}} outside {{{{range}}}}")]
+    OutsideRange {
+        /// `break` or `continue`.
+        keyword: &'static str,
+    },
+    /// A string or character literal Go refuses (a newline or an unknown escape in it, an
+    /// escape of no character).
+    #[error("template: bad literal: {reason}")]
+    BadLiteral {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A string literal whose bytes are not UTF-8 (`"\xff"`): Go takes it, but what it prints
+    /// would not be text.
+    #[error("template: string literal is not UTF-8")]
+    NotUtf8Literal,
+    /// A name (function, field, variable, `.`, `true`, `nil`) followed by a character that
+    /// cannot end it (`{{ index$x }}`: Go wants white space, `.`, `,`, `|`, `:`, `(`, `)` or
+    /// the end of the action), or two operands without white space between them
+    /// (`{{ print .A"x" }}`, `{{ len(.A) }}`).
+    #[error("template: unexpected character at offset {offset}")]
+    BadCharacter {
+        /// The byte offset of the character.
         offset: usize,
     },
-    /// A later pipeline stage that is not a function call (`{{ .A | .B }}`).
-    #[error("non executable command in pipeline stage {stage} (at offset {offset})")]
-    NotExecutable {
-        /// Where.
-        offset: usize,
-        /// 1-based stage number.
-        stage: usize,
-    },
-    /// A number literal that does not fit.
-    #[error("invalid number {text:?} at offset {offset}")]
-    BadNumber {
-        /// Where.
-        offset: usize,
-        /// The literal.
-        text: String,
-    },
+    /// Actions nested more than 100 deep (`gotmpl`'s limit; Go has none).
+    #[error("template: nested more than 100 levels deep")]
+    TooDeep,
+    /// An `if`, `range`, `with`, `define` or `block` left open at the end of the template, or
+    /// an `{{end}}` or `{{else}}` that closes nothing.
+    #[error("template: unexpected EOF, or {{{{end}}}} or {{{{else}}}} outside a block")]
+    Unbalanced,
 }
 
 /// What went wrong while executing a parsed template against its data.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum ExecError {
-    /// `.Foo` on a value that has no field `Foo`.
+    /// `.Foo` of a value that has no field `Foo`.
     #[error("can't evaluate field {field} in type {type_name}")]
     NoField {
         /// The field asked for.
@@ -119,55 +76,122 @@ pub enum ExecError {
         /// The type it was asked of.
         type_name: String,
     },
-    /// A field of a nil value.
-    #[error("nil pointer evaluating {type_name}.{field}")]
+    /// `.Foo` of a nil pointer.
+    #[error("nil pointer evaluating field {field}")]
     NilPointer {
         /// The field asked for.
         field: String,
-        /// The type.
-        type_name: String,
     },
-    /// `index` of something that is not a map.
-    #[error("can't index item of type {type_name}")]
-    NotIndexable {
-        /// The type.
-        type_name: String,
+    /// A missing value (`.Labels.absent`) or `nil` where a function needs a value (`index`,
+    /// `slice`, `len`, `lt`, ...).
+    #[error("{function}: invalid value; expected a value, got a missing key or nil")]
+    InvalidArgument {
+        /// The function.
+        function: &'static str,
     },
-    /// `index` of a map with a key that is not a string.
-    #[error("index: value has type {found}; should be string")]
-    IndexKey {
-        /// The key's type.
-        found: String,
+    /// An assignment (`$x = ...`) to a variable that was never declared.
+    #[error("undefined variable: {name}")]
+    UndeclaredVariable {
+        /// The name, with its `$`.
+        name: String,
     },
     /// A function called with the wrong number of arguments.
     #[error("wrong number of args for {function}: want {want} got {got}")]
     WrongArgCount {
         /// The function.
-        function: &'static str,
+        function: String,
         /// What it takes.
-        want: &'static str,
+        want: String,
         /// What it was given.
         got: usize,
     },
+    /// `index` or `slice` of a value that has no elements (a struct, a number, a nil pointer).
+    #[error("{function}: can't index item of type {type_name}")]
+    NotIndexable {
+        /// `index` or `slice`.
+        function: &'static str,
+        /// The item's type.
+        type_name: String,
+    },
+    /// An index that is not an integer, or a map key that is not a string.
+    #[error("{function}: cannot index with {found} (want {want})")]
+    BadIndex {
+        /// `index` or `slice`.
+        function: &'static str,
+        /// The index's type.
+        found: String,
+        /// What was expected.
+        want: &'static str,
+    },
+    /// An index or slice bound outside the item.
+    #[error("{function}: index out of range: {index} (length {length})")]
+    IndexOutOfRange {
+        /// `index` or `slice`.
+        function: &'static str,
+        /// The index.
+        index: i64,
+        /// The item's length.
+        length: usize,
+    },
+    /// `slice x i j` with `i > j` (or `j > k`).
+    #[error("slice: invalid slice index: {low} > {high}")]
+    InvertedSlice {
+        /// The lower bound.
+        low: usize,
+        /// The upper bound.
+        high: usize,
+    },
+    /// `slice` with more than three indexes, or three of a string.
+    #[error("slice: {reason}")]
+    BadSlice {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// `slice` of a string cutting a UTF-8 character in two (Go would produce invalid UTF-8;
+    /// a rendered SPIFFE ID, DNS name or selector is text).
+    #[error("slice: [{low}:{high}] splits a UTF-8 character of the string")]
+    SplitsCharacter {
+        /// The lower bound.
+        low: usize,
+        /// The upper bound.
+        high: usize,
+    },
     /// `len` of a value without a length.
     #[error("len of type {type_name}")]
-    NoLen {
+    NoLength {
         /// The type.
         type_name: String,
     },
-    /// `printf` with a format that is not a string.
-    #[error("printf: format has type {found}; should be string")]
-    FormatNotString {
-        /// The format's type.
-        found: String,
+    /// A comparison of values of different kinds, or of a kind `lt`/`eq` cannot order or
+    /// compare.
+    #[error("{function}: incompatible types for comparison: {left} and {right}")]
+    Incomparable {
+        /// The function.
+        function: &'static str,
+        /// The first operand's type.
+        left: String,
+        /// The other operand's type.
+        right: String,
     },
-    /// A `printf` verb outside `%s %v %d %q %%`, or a verb without an argument.
-    #[error("printf: {reason} in format {format:?}")]
-    BadFormat {
-        /// The format.
-        format: String,
-        /// What is wrong.
-        reason: String,
+    /// `range` over a value that is not a slice, map or integer.
+    #[error("range can't iterate over {type_name}")]
+    NotIterable {
+        /// The type.
+        type_name: String,
+    },
+    /// Templates, `if`, `with` and `range` nested more than 200 deep when executed
+    /// (`gotmpl`'s limit; Go's is 100,000 template calls).
+    #[error("execution nested more than 200 levels deep")]
+    DepthLimit,
+    /// `range` ran 10,000,000 iterations in all (`gotmpl`'s limit; Go has none).
+    #[error("range ran out of its 10,000,000 iterations")]
+    RangeLimit,
+    /// The engine (`gotmpl`) refused: an undefined template, a function value misused, a
+    /// `printf` format that is not a string, `nil` as a command, ...
+    #[error("{message}")]
+    Engine {
+        /// What it said.
+        message: String,
     },
 }
 
@@ -176,9 +200,60 @@ pub enum ExecError {
 #[non_exhaustive]
 pub enum TemplateError {
     /// The text is not a valid template.
-    #[error("template: {0}")]
+    #[error(transparent)]
     Parse(#[from] ParseError),
     /// Executing it failed.
     #[error("executing template: {0}")]
     Exec(#[from] ExecError),
+}
+
+impl ParseError {
+    /// `gotmpl`'s parse error, typed.
+    pub(super) fn from_engine(e: gotmpl::TemplateError) -> Self {
+        match e {
+            gotmpl::TemplateError::Parse { message, .. }
+                if message.starts_with("template nesting depth exceeded") =>
+            {
+                ParseError::TooDeep
+            }
+            gotmpl::TemplateError::Parse {
+                line, col, message, ..
+            }
+            | gotmpl::TemplateError::Lex {
+                line, col, message, ..
+            } => ParseError::Syntax {
+                line,
+                column: col,
+                message,
+            },
+            other => ParseError::Syntax {
+                line: 0,
+                column: 0,
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl ExecError {
+    /// `gotmpl`'s execution error, typed where it has a type of ours.
+    pub(super) fn from_engine(e: gotmpl::TemplateError) -> Self {
+        match e {
+            gotmpl::TemplateError::ArgCount {
+                name,
+                expected,
+                got,
+            } => ExecError::WrongArgCount {
+                function: name,
+                want: expected.to_string(),
+                got,
+            },
+            gotmpl::TemplateError::NotIterable(type_name) => ExecError::NotIterable { type_name },
+            gotmpl::TemplateError::RecursionLimit => ExecError::DepthLimit,
+            gotmpl::TemplateError::RangeIterLimit => ExecError::RangeLimit,
+            other => ExecError::Engine {
+                message: other.to_string(),
+            },
+        }
+    }
 }

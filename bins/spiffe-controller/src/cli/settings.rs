@@ -82,7 +82,8 @@ impl EntryArgs {
         c.cluster_domain = self.cluster_domain.clone();
         c.entry_id_prefix = self.entry_id_prefix.clone();
         c.parent_id_template =
-            Template::parse(&self.parent_id_template).context("invalid -parentIDTemplate")?;
+            Template::parse_named("customParentIDTemplate", &self.parent_id_template)
+                .context("invalid -parentIDTemplate")?;
         let ignored: Vec<String> = if self.ignore_namespaces.is_empty() {
             let own = self
                 .server_namespace
